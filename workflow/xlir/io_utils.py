@@ -125,16 +125,26 @@ def setup_logging(log_path: str | Path | None) -> logging.Logger:
     logger = logging.getLogger("xlir")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
+    logger.propagate = False
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(formatter)
     logger.addHandler(stream)
-    if log_path:
+    if log_path and not _stderr_is(log_path):
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_path, encoding="utf-8")
         file_handler.setFormatter(formatter)
         logger.addHandler(file_handler)
     return logger
+
+
+def _stderr_is(path: str | Path) -> bool:
+    """True when stderr already goes to `path` (a rule's `2>> {log}`): log there once."""
+    try:
+        err, target = os.fstat(sys.stderr.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (err.st_dev, err.st_ino) == (target.st_dev, target.st_ino)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -1,0 +1,64 @@
+# Evaluation benchmarks: the demo benchmark (LAReQA format), prepared pools and qrels,
+# and the zero-shot (leakage) check.
+
+
+def demo_mt_inputs(wildcards):
+    langs = config["benchmarks"][wildcards.benchmark]["languages"]
+    return [f"{RESULTS}/data/mt/{lang}.jsonl" for lang in langs if lang != "en"]
+
+
+rule build_demo_benchmark:
+    input:
+        qa=f"{RESULTS}/data/qa/en.jsonl",
+        split=f"{RESULTS}/data/qa/split.json",
+        mt=demo_mt_inputs,
+    output:
+        directory(f"{RESULTS}/benchmarks/{{benchmark}}/raw"),
+    params:
+        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        paragraph_size=lambda w: config["benchmarks"][w.benchmark].get("paragraph_size", 4),
+    log:
+        f"{RESULTS}/logs/build_demo_benchmark/{{benchmark}}.log",
+    shell:
+        "xlir build-demo-benchmark --qa {input.qa} --split {input.split} --mt {input.mt} "
+        "--languages '{params.languages}' --paragraph-size {params.paragraph_size} --out-dir {output} "
+        "--log {log} 2>> {log}"
+
+
+rule prepare_benchmark:
+    input:
+        lambda w: benchmark_raw_dir(w.benchmark),
+    output:
+        questions=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl",
+        candidates=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl",
+        qrels=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/qrels.tsv",
+        stats=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/stats.json",
+    params:
+        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        out_dir=f"{RESULTS}/benchmarks/{{benchmark}}/prepared",
+    log:
+        f"{RESULTS}/logs/prepare_benchmark/{{benchmark}}.log",
+    shell:
+        "xlir prepare-benchmark --raw-dir {input} --languages '{params.languages}' --out-dir {params.out_dir} "
+        "--log {log} 2>> {log}"
+
+
+rule check_leakage:
+    input:
+        train=f"{RESULTS}/data/train/pairs.jsonl",
+        questions=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl",
+        candidates=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl",
+    output:
+        f"{RESULTS}/checks/leakage_{{benchmark}}.json",
+    params:
+        prepared=f"{RESULTS}/benchmarks/{{benchmark}}/prepared",
+        ngram=config["leakage"]["ngram"],
+        threshold=config["leakage"]["jaccard_threshold"],
+        fail=str(config["leakage"]["fail_on_overlap"]).lower(),
+    log:
+        f"{RESULTS}/logs/check_leakage/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/check_leakage/{{benchmark}}.tsv"
+    shell:
+        "xlir check-leakage --train {input.train} --prepared {params.prepared} --ngram {params.ngram} "
+        "--threshold {params.threshold} --fail-on-overlap {params.fail} --out {output} --log {log} 2>> {log}"

@@ -1,0 +1,92 @@
+# Helpers shared by the rules: the grid, path builders and parameter serialisation.
+import re
+import json
+import shlex
+
+RESULTS = "results"
+MODELS = list(config["models"])
+VARIANTS = list(config["variants"])
+SAMPLINGS = list(config["samplings"])
+SEEDS = [int(s) for s in config["seeds"]]
+BENCHMARKS = list(config["benchmarks"])
+MT_LANGS = list(config["translation"]["languages"])
+
+_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_batch_size": 64, "device": "cpu",
+                   "hub_id": None, "revision": None, "path": None}
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS + ["bm25"]),
+    variant=_alternatives(VARIANTS + ["zeroshot", "lexical"]),
+    sampling=_alternatives(SAMPLINGS + ["none"]),
+    seed=r"\d+",
+    benchmark=_alternatives(BENCHMARKS),
+    lang=r"[a-z]{2,3}",
+
+
+def model_cfg(model):
+    return {**_MODEL_DEFAULTS, **config["models"][model]}
+
+
+def as_json(value):
+    """A JSON string quoted for the shell (structured params stay visible to Snakemake)."""
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def grid_cells():
+    """(model, variant, sampling, seed) of every fine-tuning run."""
+    grid = config["grid"]
+    if grid["baseline_variant"] not in config["variants"]:
+        raise ValueError(f"config key grid.baseline_variant: '{grid['baseline_variant']}' is not a variant")
+    if grid["main_sampling"] not in config["samplings"]:
+        raise ValueError(f"config key grid.main_sampling: '{grid['main_sampling']}' is not a sampling")
+    cells = []
+    for model in MODELS:
+        for seed in SEEDS:
+            for variant in VARIANTS:
+                for sampling in SAMPLINGS:
+                    if (grid["full_product"] or sampling == grid["main_sampling"]
+                            or variant == grid["baseline_variant"]):
+                        cells.append((model, variant, sampling, seed))
+    return cells
+
+
+def run_dir(model, variant, sampling, seed):
+    return f"{RESULTS}/runs/{model}/{variant}/{sampling}/seed{seed}"
+
+
+def evaluated_runs():
+    """Every run the report compares: fine-tuned cells, zero-shot baselines, BM25."""
+    runs = [run_dir(*cell) for cell in grid_cells()]
+    if config["evaluation"]["zeroshot"]:
+        runs += [run_dir(model, "zeroshot", "none", 0) for model in MODELS]
+    if config["evaluation"]["bm25"]:
+        runs.append(run_dir("bm25", "lexical", "none", 0))
+    return runs
+
+
+def model_dir_for(wildcards):
+    """The weights a run is evaluated with: the base model for the zero-shot baseline."""
+    if wildcards.variant == "zeroshot":
+        return f"{RESULTS}/models/{wildcards.model}/base"
+    return f"{run_dir(wildcards.model, wildcards.variant, wildcards.sampling, wildcards.seed)}/model"
+
+
+def benchmark_raw_dir(benchmark):
+    spec = config["benchmarks"][benchmark]
+    if spec["kind"] == "demo":
+        return f"{RESULTS}/benchmarks/{benchmark}/raw"
+    if not spec.get("folder"):
+        raise ValueError(f"config key benchmarks.{benchmark}.folder is required for kind '{spec['kind']}'")
+    return spec["folder"]
+
+
+def mt_backend():
+    t = config["translation"]
+    if t["backend"] == "apertium":
+        return {"backend": "apertium", "modes": t["modes"]}
+    return {"backend": "huggingface", **t["hf"]}

@@ -1,0 +1,23 @@
+# Stage 1: the model, as a transformers directory.
+
+
+rule prepare_model:
+    output:
+        directory(f"{RESULTS}/models/{{model}}/base"),
+    params:
+        source=lambda w: model_cfg(w.model)["source"],
+        extra=lambda w: " ".join(
+            f"--{key.replace('_', '-')} {shlex.quote(str(model_cfg(w.model)[src]))}"
+            for key, src in (("hub_id", "hub_id"), ("path", "path"), ("revision", "revision"))
+            if model_cfg(w.model)[src]
+        ),
+    log:
+        f"{RESULTS}/logs/prepare_model/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/timing/prepare_model/{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "xlir prepare-model --source {params.source} {params.extra} --out {output} --log {log} 2>> {log}"

@@ -1,0 +1,224 @@
+"""Retrieval metrics and TREC file readers (pure functions, no I/O besides reading).
+
+The metric definitions follow trec_eval 9.x (the program behind Pyserini's
+`pyserini.eval.trec_eval`), so our numbers and trec_eval's agree:
+
+- `average_precision` is trec_eval's `map` for one query,
+- `recall_at_k` is trec_eval's `recall.k` for one query,
+- `read_trec_run` orders each query's documents the way trec_eval does before
+  it computes anything: by score descending, ties by docid descending
+  (trec_eval's `form_res_rels.c`, `comp_sim_docno`: `strcmp(ptr2->docno,
+  ptr1->docno)`). The rank column of the file is ignored, as in trec_eval.
+
+`rank_distance` is the language-bias measure of Huang et al. (2023): how far
+apart a query's parallel relevant answers (one per language) are placed in a
+ranking over the pooled candidates of all languages.
+
+Every metric is computed over the whole ranked list it is given: the runs are
+written at full pool depth unless the configuration truncates them
+(`evaluation.depth`), in which case relevant documents below the cut count as
+not retrieved.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from xlir.io_utils import InputError
+
+__all__ = [
+    "read_trec_run",
+    "read_qrels",
+    "sort_trec_ranking",
+    "average_precision",
+    "recall_at_k",
+    "rank_distance",
+    "mean",
+    "macro_average",
+]
+
+
+def sort_trec_ranking(scored: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Order `(docid, score)` pairs like trec_eval: score descending, ties by docid descending.
+
+    Docids are compared as Python strings, i.e. by Unicode code point, which is
+    the same order as C `strcmp` on their UTF-8 bytes."""
+    return sorted(scored, key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def read_trec_run(path: str | Path) -> dict[str, list[tuple[str, float]]]:
+    """Read a TREC run file (`qid Q0 docid rank score tag`, whitespace separated).
+
+    Returns, per query id, the `(docid, score)` pairs in trec_eval's order:
+    score descending, ties broken by docid descending (see `sort_trec_ranking`).
+    The `Q0` and rank columns are not used for ordering (trec_eval ignores them
+    too), but the rank must be an integer and the score a finite number.
+    Blank lines are skipped.
+
+    Raises `InputError` naming the file, the line number and what was expected
+    for a line without exactly 6 fields, a non-integer rank, a non-numeric or
+    non-finite score, or a docid listed twice for the same query (trec_eval
+    refuses duplicates as well)."""
+    path = Path(path)
+    unsorted: dict[str, list[tuple[str, float]]] = {}
+    seen: dict[str, set[str]] = {}
+    docid_cache: dict[str, str] = {}  # share one string object per docid across queries
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}: line {line_number}"
+            if len(fields) != 6:
+                raise InputError(
+                    f"{where}: expected 6 whitespace-separated fields "
+                    f"'qid Q0 docid rank score tag', got {len(fields)}: {line.strip()!r}"
+                )
+            qid, _q0, docid, rank, score_text, _tag = fields
+            try:
+                int(rank)
+            except ValueError:
+                raise InputError(f"{where}: expected an integer rank in field 4, got {rank!r}") from None
+            try:
+                score = float(score_text)
+            except ValueError:
+                raise InputError(f"{where}: expected a numeric score in field 5, got {score_text!r}") from None
+            if not math.isfinite(score):
+                raise InputError(f"{where}: expected a finite score in field 5, got {score_text!r}")
+            docid = docid_cache.setdefault(docid, docid)
+            docs_seen = seen.setdefault(qid, set())
+            if docid in docs_seen:
+                raise InputError(f"{where}: document {docid!r} listed twice for query {qid!r}; "
+                                 "expected each document at most once per query")
+            docs_seen.add(docid)
+            unsorted.setdefault(qid, []).append((docid, score))
+    return {qid: sort_trec_ranking(pairs) for qid, pairs in unsorted.items()}
+
+
+def read_qrels(path: str | Path) -> dict[str, set[str]]:
+    """Read a TREC qrels file (`qid 0 docid rel`, whitespace separated).
+
+    Returns, per query id, the set of docids with `rel > 0` (trec_eval's default
+    relevance level of 1). A query whose judgements are all `rel <= 0` maps to
+    an empty set. Blank lines are skipped.
+
+    Raises `InputError` naming the file, the line number and what was expected
+    for a line without exactly 4 fields, a non-integer relevance, or a
+    (qid, docid) judged twice."""
+    path = Path(path)
+    qrels: dict[str, set[str]] = {}
+    judged: set[tuple[str, str]] = set()
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}: line {line_number}"
+            if len(fields) != 4:
+                raise InputError(
+                    f"{where}: expected 4 whitespace-separated fields 'qid 0 docid rel', "
+                    f"got {len(fields)}: {line.strip()!r}"
+                )
+            qid, _iteration, docid, rel_text = fields
+            try:
+                rel = int(rel_text)
+            except ValueError:
+                raise InputError(f"{where}: expected an integer relevance in field 4, got {rel_text!r}") from None
+            if (qid, docid) in judged:
+                raise InputError(f"{where}: document {docid!r} judged twice for query {qid!r}; "
+                                 "expected one judgement per (query, document)")
+            judged.add((qid, docid))
+            relevant = qrels.setdefault(qid, set())
+            if rel > 0:
+                relevant.add(docid)
+    return qrels
+
+
+def _check_relevant(relevant: Iterable[str] | set[str]) -> set[str]:
+    relevant = relevant if isinstance(relevant, (set, frozenset)) else set(relevant)
+    if not relevant:
+        raise ValueError("the query has no relevant document: the metric is undefined")
+    return relevant
+
+
+def average_precision(ranked_docids: Sequence[str], relevant: Iterable[str]) -> float:
+    """Average precision of one ranking, exactly like trec_eval's `map` for one query.
+
+    `sum(precision@r for each rank r holding a relevant document) / |relevant|`:
+    relevant documents that are never retrieved contribute 0. Computed over the
+    whole ranked list given (a truncated run counts the documents below the
+    cut as not retrieved). A docid repeated in `ranked_docids` counts once, at
+    its first rank. Raises `ValueError` when `relevant` is empty.
+
+    >>> average_precision(["a", "x", "b"], {"a", "b"})  # (1/1 + 2/3) / 2
+    0.8333333333333333
+    """
+    relevant = _check_relevant(relevant)
+    found: set[str] = set()
+    total = 0.0
+    for rank, docid in enumerate(ranked_docids, start=1):
+        if docid in relevant and docid not in found:
+            found.add(docid)
+            total += len(found) / rank
+            if len(found) == len(relevant):
+                break
+    return total / len(relevant)
+
+
+def recall_at_k(ranked_docids: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Recall at cutoff k: `|relevant ∩ top-k| / |relevant|` (trec_eval's `recall.k`).
+
+    A ranking shorter than k is used as is. Raises `ValueError` when `relevant`
+    is empty or `k < 1`."""
+    if k < 1:
+        raise ValueError(f"recall cutoff k must be >= 1, got {k}")
+    relevant = _check_relevant(relevant)
+    hits = relevant.intersection(ranked_docids[:k])
+    return len(hits) / len(relevant)
+
+
+def rank_distance(ranked_docids: Sequence[str], relevant: Iterable[str]) -> float:
+    """Language bias of one multilingual ranking (Huang et al., 2023).
+
+    `max rank - min rank` over the relevant candidates (1-based ranks), i.e.
+    how far apart the parallel answers of a question (one per language) are
+    placed in the ranking over the pooled candidates of all languages; lower
+    is less biased, and the minimum with n relevant candidates is n - 1 (all
+    of them at consecutive ranks). One relevant candidate gives 0. A relevant candidate
+    absent from the ranking (e.g. cut off by a truncated run) is given rank
+    `len(ranked_docids) + 1`, just below the last retrieved document. Computed
+    over the whole ranked list given. Raises `ValueError` when `relevant` is
+    empty.
+
+    >>> rank_distance(["en:0:0", "x", "y", "es:0:0", "ca:0:0"], {"en:0:0", "es:0:0", "ca:0:0"})
+    4.0
+    """
+    relevant = _check_relevant(relevant)
+    ranks: dict[str, int] = {}
+    for rank, docid in enumerate(ranked_docids, start=1):
+        if docid in relevant and docid not in ranks:
+            ranks[docid] = rank
+            if len(ranks) == len(relevant):
+                break
+    if len(ranks) < len(relevant):
+        ranks_list = list(ranks.values()) + [len(ranked_docids) + 1]
+    else:
+        ranks_list = list(ranks.values())
+    return float(max(ranks_list) - min(ranks_list))
+
+
+def mean(values: Iterable[float]) -> float:
+    """Arithmetic mean; raises `ValueError` on no values."""
+    values = list(values)
+    if not values:
+        raise ValueError("mean of no values")
+    return math.fsum(values) / len(values)
+
+
+def macro_average(per_group: Mapping[str, float]) -> float:
+    """Unweighted mean over groups (e.g. language pairs), each group counting once
+    whatever its number of queries. Raises `ValueError` on an empty mapping."""
+    if not per_group:
+        raise ValueError("macro average over no groups")
+    return mean(per_group.values())

@@ -1,0 +1,231 @@
+"""Dense retrieval with Pyserini's Faiss tools over precomputed embeddings.
+
+`build_faiss_indexes` writes one exact inner-product index (`IndexFlatIP`,
+i.e. cosine on the L2-normalised embeddings) per candidate language,
+`{out_dir}/{lang}/`, and one pooled index over all of them, `{out_dir}/all/`,
+each built by `pyserini.index.faiss` in a child process, plus
+`{out_dir}/manifest.json`. `dense_search` searches every query language in
+every index with the precomputed question embeddings and writes
+`{qlang}-{clang}.trec` and `{qlang}-all.trec`."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xlir.io_utils import InputError, atomic_dir, get_logger, read_json, write_json
+from xlir.pyserini_run import run_pyserini_module
+from xlir.retrieval.trec import (
+    candidates_by_language,
+    open_trec_run,
+    questions_by_language,
+    select_languages,
+)
+
+POOLED = "all"
+MANIFEST = "manifest.json"
+DEFAULT_TAG = "xlir-dense"
+_NORM_TOLERANCE = 1e-3
+
+log = get_logger("retrieval.dense")
+
+
+def load_embeddings(embeddings_dir: str | Path, name: str) -> tuple[list[str], np.ndarray]:
+    """Read `{name}.npy` and `{name}.ids` from an embeddings folder; check they agree."""
+    folder = Path(embeddings_dir)
+    ids_path, npy_path = folder / f"{name}.ids", folder / f"{name}.npy"
+    for path in (ids_path, npy_path):
+        if not path.is_file():
+            raise InputError(f"{path}: missing (expected {name}.npy and {name}.ids in {folder})")
+    with open(ids_path, encoding="utf-8") as handle:
+        ids = [line.strip() for line in handle if line.strip()]
+    matrix = np.load(npy_path, allow_pickle=False)
+    if matrix.ndim != 2:
+        raise InputError(f"{npy_path}: expected a 2-D matrix, got shape {matrix.shape}")
+    if matrix.shape[0] != len(ids):
+        raise InputError(f"{npy_path}: {matrix.shape[0]} rows but {ids_path} lists {len(ids)} ids")
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{ids_path}: duplicate ids")
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        raise InputError(f"{npy_path}: contains NaN or infinite values")
+    norms = np.linalg.norm(matrix, axis=1)
+    if matrix.shape[0] and np.abs(norms - 1.0).max() > _NORM_TOLERANCE:
+        log.warning("%s: rows are not L2-normalised (norms %.4f..%.4f); inner product is not cosine",
+                    npy_path, norms.min(), norms.max())
+    return ids, matrix
+
+
+def _rows_for(ids: list[str], wanted: list[str], where: str) -> np.ndarray:
+    row_of = {item: row for row, item in enumerate(ids)}
+    missing = [item for item in wanted if item not in row_of]
+    if missing:
+        raise InputError(f"{where}: no embedding for {len(missing)} id(s), e.g. {missing[:3]}")
+    return np.fromiter((row_of[item] for item in wanted), dtype=np.int64, count=len(wanted))
+
+
+def _write_vectors(path: Path, ids: list[str], matrix: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for docid, row in zip(ids, matrix):
+            # float32 -> Python float is exact, and repr round-trips, so the
+            # index holds exactly the embeddings' values.
+            handle.write(json.dumps({"id": docid, "contents": "", "vector": row.tolist()}) + "\n")
+
+
+def build_faiss_indexes(
+    embeddings_dir: str | Path,
+    candidates_jsonl: str | Path,
+    out_dir: str | Path,
+    languages: list[str] | None = None,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> dict:
+    """Build `out_dir/{lang}/` per candidate language and the pooled `out_dir/all/`
+    (over the chosen languages; all candidate languages when `languages` is None)
+    with `pyserini.index.faiss`; write `out_dir/manifest.json` and return it.
+
+    The embeddings must cover exactly the candidates of `candidates_jsonl`. The
+    whole `out_dir` appears atomically: on any failure nothing is left behind
+    (an earlier `out_dir` stays as it was)."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    grouped = candidates_by_language(candidates_jsonl)
+    chosen = select_languages(grouped, languages, candidates_jsonl)
+    ids, matrix = load_embeddings(embeddings_dir, "candidates")
+    all_cids = [str(record["cid"]) for records in grouped.values() for record in records]
+    extra = set(ids) - set(all_cids)
+    if extra:
+        raise InputError(
+            f"{Path(embeddings_dir) / 'candidates.ids'}: {len(extra)} id(s) not in {candidates_jsonl}, "
+            f"e.g. {sorted(extra)[:3]}"
+        )
+    where = f"{Path(embeddings_dir) / 'candidates.ids'} vs {candidates_jsonl}"
+    dim = int(matrix.shape[1])
+    plan = {lang: [str(record["cid"]) for record in grouped[lang]] for lang in chosen}
+    plan[POOLED] = [cid for lang in chosen for cid in plan[lang]]
+    rows = {name: _rows_for(ids, cids, where) for name, cids in plan.items()}
+
+    log.info("building %d Faiss indexes (dim %d, %d candidates) in %s", len(plan), dim, len(plan[POOLED]), out_dir)
+    indexes = {}
+    with atomic_dir(out_dir) as staging, tempfile.TemporaryDirectory(
+        prefix=f".{out_dir.name}.vectors.", dir=out_dir.parent
+    ) as vectors_root:
+        for name, cids in plan.items():
+            tick = time.perf_counter()
+            vectors_dir = Path(vectors_root) / name
+            _write_vectors(vectors_dir / "vectors.jsonl", cids, matrix[rows[name]])
+            run_pyserini_module(
+                "pyserini.index.faiss",
+                ["--input", str(vectors_dir), "--output", str(staging / name),
+                 "--dim", str(dim), "--threads", str(int(threads))],
+                str(log_path) if log_path else None,
+            )
+            shutil.rmtree(vectors_dir)
+            with open(staging / name / "docid", encoding="utf-8") as handle:
+                indexed = sum(1 for line in handle if line.strip())
+            if indexed != len(cids) or not (staging / name / "index").is_file():
+                raise RuntimeError(f"Faiss index {name}: expected {len(cids)} vectors, found {indexed}")
+            seconds = time.perf_counter() - tick
+            log.info("index %s: %d vectors in %.1fs", name, indexed, seconds)
+            indexes[name] = {
+                "languages": chosen if name == POOLED else [name],
+                "count": indexed,
+                "seconds": round(seconds, 3),
+            }
+        manifest = {
+            "kind": "faiss",
+            "index_type": "IndexFlatIP",
+            "metric": "inner_product",
+            "dim": dim,
+            "languages": chosen,
+            "pooled": POOLED,
+            "indexes": indexes,
+            "embeddings_dir": str(embeddings_dir),
+            "candidates": str(candidates_jsonl),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        write_json(staging / MANIFEST, manifest)
+    log.info("built %d Faiss indexes in %.1fs", len(indexes), time.perf_counter() - started)
+    return manifest
+
+
+def read_index_manifest(index_dir: str | Path, kind: str) -> dict:
+    path = Path(index_dir) / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{path}: missing; build the indexes first")
+    manifest = read_json(path)
+    if manifest.get("kind") != kind:
+        raise InputError(f"{path}: expected {kind!r} indexes, found {manifest.get('kind')!r}")
+    return manifest
+
+
+def dense_search(
+    embeddings_dir: str | Path,
+    questions_jsonl: str | Path,
+    index_dir: str | Path,
+    out_trec_dir: str | Path,
+    depth: int | None = None,
+    threads: int = 1,
+    *,
+    batch_size: int = 512,
+    tag: str = DEFAULT_TAG,
+) -> dict:
+    """Search every query language's questions in every index of `index_dir`
+    (per language and pooled) and write `out_trec_dir/{Q}-{C}.trec` and
+    `{Q}-all.trec` (the folder appears atomically). `depth=None` ranks the whole
+    index (k = its size); otherwise k = min(depth, size). Returns a summary
+    `{runs: {name: {queries, lines, k, seconds}}, seconds}`."""
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be positive or None, got {depth}")
+    started = time.perf_counter()
+    index_dir, out_trec_dir = Path(index_dir), Path(out_trec_dir)
+    manifest = read_index_manifest(index_dir, "faiss")
+    questions = questions_by_language(questions_jsonl)
+    ids, matrix = load_embeddings(embeddings_dir, "questions")
+    where = f"{Path(embeddings_dir) / 'questions.ids'} vs {questions_jsonl}"
+    queries = {}
+    for qlang, records in questions.items():
+        qids = [str(record["qid"]) for record in records]
+        queries[qlang] = (qids, matrix[_rows_for(ids, qids, where)])
+    if matrix.shape[1] != manifest["dim"]:
+        raise InputError(f"{embeddings_dir}: question dim {matrix.shape[1]} != index dim {manifest['dim']}")
+
+    from xlir.java_env import configure_java
+
+    configure_java()  # pyserini.search.faiss imports the Lucene searcher (starts the JVM)
+    from pyserini.search.faiss import FaissSearcher
+    from tqdm import tqdm
+
+    names = [*manifest["languages"], manifest.get("pooled", POOLED)]
+    summary: dict = {"runs": {}}
+    progress = tqdm(total=len(names) * len(queries), desc="dense search", unit="run", mininterval=5)
+    with atomic_dir(out_trec_dir) as staging:
+        for name in names:
+            tick = time.perf_counter()
+            searcher = FaissSearcher(str(index_dir / name), None)
+            log.info("index %s: %d vectors loaded in %.2fs", name, searcher.num_docs, time.perf_counter() - tick)
+            k = searcher.num_docs if depth is None else min(int(depth), searcher.num_docs)
+            for qlang, (qids, qmatrix) in queries.items():
+                tick = time.perf_counter()
+                run_name = f"{qlang}-{name}"
+                with open_trec_run(staging / f"{run_name}.trec", tag) as writer:
+                    for start in range(0, len(qids), batch_size):
+                        chunk = qids[start:start + batch_size]
+                        hits = searcher.batch_search(qmatrix[start:start + batch_size], chunk, k=k, threads=threads)
+                        for qid in chunk:
+                            writer.write(qid, ((hit.docid, hit.score) for hit in hits[qid]))
+                seconds = time.perf_counter() - tick
+                summary["runs"][run_name] = {"queries": writer.queries, "lines": writer.lines, "k": k,
+                                             "seconds": round(seconds, 3)}
+                log.info("%s: %d queries, k=%d, %d lines in %.2fs", run_name, writer.queries, k, writer.lines, seconds)
+                progress.update(1)
+            del searcher
+    progress.close()
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    log.info("dense search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])
+    return summary

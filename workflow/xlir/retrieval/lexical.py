@@ -1,0 +1,393 @@
+"""BM25 baseline with Pyserini/Anserini (Lucene) indexes.
+
+One index per candidate language, `{out_dir}/{lang}/`, analysed for that
+language, and one pooled index over all languages, `{out_dir}/all/`;
+`{out_dir}/manifest.json` records each index's analyzer, which the search
+reapplies to the queries.
+
+Analyzer specs (`resolve_analyzer`):
+
+* `anserini:xx` -- Anserini's own `-language xx` analyzer (codes in
+  `ANSERINI_ANALYZERS`; `en` is Anserini's DefaultEnglishAnalyzer: Porter
+  stemming, English stopwords). At search time a fresh `LuceneSearcher` gets
+  the same analyzer (`set_language`, checked by class name).
+* `lucene:xx` -- for languages Anserini 1.7.1 has no `-language` analyzer for
+  but Lucene ships one (e.g. `ca`, `gl`, `el`, `eu`): the text is analysed in
+  this process with that Lucene analyzer (`LUCENE_ANALYZERS`), indexed with
+  `-pretokenized` (whitespace analysis), and queries are analysed the same way.
+  NB: Anserini's `-language ca` (any unknown code) silently falls back to its
+  English analyzer, and `LuceneSearcher.set_language` ignores unknown codes
+  (keeping whatever analyzer it had), hence this route.
+* `neutral` -- language-neutral analysis in Python (`neutral_tokenize`):
+  NFKC + casefold, words = runs of Unicode letters/marks/digits (apostrophes
+  and punctuation split), scripts written without spaces (Han, kana, Thai, Lao,
+  Khmer, Myanmar) as overlapping character bigrams; no stemming, no stopwords;
+  indexed with `-pretokenized`. The default for the pooled index (one index
+  cannot stem per language) and for languages no analyzer exists for (`eo`,
+  `vi`, ...).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import regex
+
+from xlir.io_utils import atomic_dir, get_logger, write_json
+from xlir.pyserini_run import run_pyserini_module
+from xlir.retrieval.dense import MANIFEST, POOLED, read_index_manifest
+from xlir.retrieval.trec import (
+    candidates_by_language,
+    open_trec_run,
+    questions_by_language,
+    select_languages,
+)
+
+DEFAULT_TAG = "xlir-bm25"
+NEUTRAL = "neutral"
+_LUCENE = "org.apache.lucene.analysis."
+
+# `-language xx` codes Anserini 1.7.1's IndexCollection maps to an analyzer
+# (io.anserini.analysis.AnalyzerMap, plus `en`), with the class it uses.
+ANSERINI_ANALYZERS: dict[str, str] = {
+    "ar": _LUCENE + "ar.ArabicAnalyzer",
+    "bn": _LUCENE + "bn.BengaliAnalyzer",
+    "da": _LUCENE + "da.DanishAnalyzer",
+    "de": _LUCENE + "de.GermanAnalyzer",
+    "en": "io.anserini.analysis.DefaultEnglishAnalyzer",
+    "es": _LUCENE + "es.SpanishAnalyzer",
+    "fa": _LUCENE + "fa.PersianAnalyzer",
+    "fi": _LUCENE + "fi.FinnishAnalyzer",
+    "fr": _LUCENE + "fr.FrenchAnalyzer",
+    "hi": _LUCENE + "hi.HindiAnalyzer",
+    "hu": _LUCENE + "hu.HungarianAnalyzer",
+    "id": _LUCENE + "id.IndonesianAnalyzer",
+    "it": _LUCENE + "it.ItalianAnalyzer",
+    "ja": _LUCENE + "ja.JapaneseAnalyzer",
+    "ko": _LUCENE + "cjk.CJKAnalyzer",
+    "nl": _LUCENE + "nl.DutchAnalyzer",
+    "no": _LUCENE + "no.NorwegianAnalyzer",
+    "pl": _LUCENE + "morfologik.MorfologikAnalyzer",
+    "pt": _LUCENE + "pt.PortugueseAnalyzer",
+    "ru": _LUCENE + "ru.RussianAnalyzer",
+    "sv": _LUCENE + "sv.SwedishAnalyzer",
+    "te": _LUCENE + "te.TeluguAnalyzer",
+    "th": _LUCENE + "th.ThaiAnalyzer",
+    "tr": _LUCENE + "tr.TurkishAnalyzer",
+    "uk": _LUCENE + "uk.UkrainianMorfologikAnalyzer",
+    "zh": _LUCENE + "cjk.CJKAnalyzer",
+}
+
+# Lucene language analyzers shipped in the Anserini jar that Anserini's
+# `-language` does not expose (usable as `lucene:xx`, pre-analysed here).
+LUCENE_ANALYZERS: dict[str, str] = {
+    "bg": _LUCENE + "bg.BulgarianAnalyzer",
+    "ca": _LUCENE + "ca.CatalanAnalyzer",
+    "ckb": _LUCENE + "ckb.SoraniAnalyzer",
+    "cs": _LUCENE + "cz.CzechAnalyzer",
+    "el": _LUCENE + "el.GreekAnalyzer",
+    "et": _LUCENE + "et.EstonianAnalyzer",
+    "eu": _LUCENE + "eu.BasqueAnalyzer",
+    "ga": _LUCENE + "ga.IrishAnalyzer",
+    "gl": _LUCENE + "gl.GalicianAnalyzer",
+    "hy": _LUCENE + "hy.ArmenianAnalyzer",
+    "lt": _LUCENE + "lt.LithuanianAnalyzer",
+    "lv": _LUCENE + "lv.LatvianAnalyzer",
+    "ne": _LUCENE + "ne.NepaliAnalyzer",
+    "ro": _LUCENE + "ro.RomanianAnalyzer",
+    "sr": _LUCENE + "sr.SerbianAnalyzer",
+    "ta": _LUCENE + "ta.TamilAnalyzer",
+}
+
+_WHITESPACE_ANALYZER = _LUCENE + "core.WhitespaceAnalyzer"
+_INDEX_ARGS = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+               "-storePositions", "-storeDocvectors", "-storeRaw"]
+
+log = get_logger("retrieval.lexical")
+
+
+# ---------------------------------------------------------------- analysis
+
+_NOSPACE = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_TOKEN = regex.compile(
+    rf"(?P<nospace>(?:[{_NOSPACE}]\p{{M}}*)+)|(?:(?![{_NOSPACE}])[\p{{L}}\p{{M}}\p{{N}}])+"
+)
+_GRAPHEME = regex.compile(r"\X")
+
+
+def neutral_tokenize(text: str) -> list[str]:
+    """Language-neutral tokens: NFKC + casefold; words are runs of Unicode
+    letters, combining marks and digits (anything else separates, apostrophes
+    included); runs in scripts written without spaces become overlapping
+    grapheme bigrams (a lone grapheme stays a unigram)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(text):
+        run = match.group(0)
+        if match.group("nospace") is None:
+            tokens.append(run)
+            continue
+        units = _GRAPHEME.findall(run)
+        if len(units) == 1:
+            tokens.append(units[0])
+        else:
+            tokens.extend(a + b for a, b in zip(units, units[1:]))
+    return tokens
+
+
+def resolve_analyzer(lang: str | None, spec: str | None = None) -> str:
+    """Canonical analyzer spec (`anserini:xx`, `lucene:xx` or `neutral`).
+
+    `spec` None or "default": `anserini:{lang}` when Anserini has an analyzer for
+    `lang`, else `lucene:{lang}` when Lucene has one, else `neutral` (also for
+    `lang` None, i.e. the pooled index). A bare code is resolved the same way."""
+    if spec is None or spec == "default":
+        if lang is None:
+            return NEUTRAL
+        spec = lang
+    spec = spec.strip()
+    if spec == NEUTRAL:
+        return NEUTRAL
+    family, _, code = spec.partition(":")
+    if not code:
+        family, code = "", family
+    if family in ("", "anserini") and code in ANSERINI_ANALYZERS:
+        return f"anserini:{code}"
+    if family in ("", "lucene") and code in LUCENE_ANALYZERS:
+        return f"lucene:{code}"
+    if family == "" and lang is not None and code == lang:
+        return NEUTRAL  # a language no analyzer exists for
+    raise ValueError(
+        f"unknown analyzer {spec!r}: use 'neutral', 'anserini:xx' (xx in {sorted(ANSERINI_ANALYZERS)}) "
+        f"or 'lucene:xx' (xx in {sorted(LUCENE_ANALYZERS)})"
+    )
+
+
+def describe_analyzer(spec: str) -> dict:
+    """Manifest entry for an analyzer spec: `java_class` is the Lucene analyzer
+    the index (and the searcher) applies; `text_analysis` what turns text into
+    terms (for pre-tokenised specs, applied in Python before Lucene sees it)."""
+    if spec == NEUTRAL:
+        return {"analyzer": spec, "pretokenized": True, "java_class": _WHITESPACE_ANALYZER,
+                "text_analysis": "xlir.retrieval.lexical.neutral_tokenize",
+                "description": "NFKC+casefold, Unicode letter/mark/digit runs, bigrams for scripts "
+                               "without spaces; no stemming or stopwords; indexed -pretokenized"}
+    family, code = spec.split(":", 1)
+    if family == "anserini":
+        return {"analyzer": spec, "pretokenized": False, "java_class": ANSERINI_ANALYZERS[code],
+                "text_analysis": ANSERINI_ANALYZERS[code],
+                "description": f"Anserini -language {code}"}
+    return {"analyzer": spec, "pretokenized": True, "java_class": _WHITESPACE_ANALYZER,
+            "text_analysis": LUCENE_ANALYZERS[code],
+            "description": f"pre-analysed with Lucene {LUCENE_ANALYZERS[code].rsplit('.', 1)[1]}; "
+                           "indexed -pretokenized"}
+
+
+def _start_jvm() -> None:
+    from xlir.java_env import configure_java
+
+    configure_java()
+
+
+@lru_cache(maxsize=None)
+def _lucene_analyzer(class_name: str):
+    _start_jvm()
+    from pyserini.pyclass import autoclass
+
+    return autoclass(class_name)()
+
+
+def pretokenizer(spec: str) -> Callable[[str], list[str]] | None:
+    """For a pre-tokenised spec, the function turning text into index terms; None otherwise."""
+    if spec == NEUTRAL:
+        return neutral_tokenize
+    family, code = spec.split(":", 1)
+    if family == "anserini":
+        return None
+    analyzer = _lucene_analyzer(LUCENE_ANALYZERS[code])
+    _start_jvm()
+    from pyserini.pyclass import autoclass
+
+    utils = autoclass("io.anserini.analysis.AnalyzerUtils")
+
+    def analyse(text: str) -> list[str]:
+        return [token for token in utils.analyze(analyzer, text) if token and not token.isspace()]
+
+    return analyse
+
+
+def _analysed(texts: Iterable[str], tokenize: Callable[[str], list[str]] | None) -> Iterable[str]:
+    for text in texts:
+        yield text if tokenize is None else " ".join(token.replace(" ", "") for token in tokenize(text))
+
+
+# ---------------------------------------------------------------- indexing
+
+def build_bm25_indexes(
+    candidates_jsonl: str | Path,
+    out_dir: str | Path,
+    languages: list[str] | None = None,
+    analyzers: dict[str, str] | None = None,
+    pooled_analyzer: str = "default",
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> dict:
+    """Build a Lucene index per candidate language (`languages`, all when None)
+    with that language's analyzer (`analyzers[lang]` overrides
+    `resolve_analyzer(lang)`), and the pooled `all/` index over those languages
+    with `pooled_analyzer` ("default" = `neutral`). Writes
+    `out_dir/manifest.json` (analyzer per index) and returns it; `out_dir`
+    appears atomically."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    analyzers = dict(analyzers or {})
+    grouped = candidates_by_language(candidates_jsonl)
+    chosen = select_languages(grouped, languages, candidates_jsonl)
+    unknown = sorted(set(analyzers) - set(chosen))
+    if unknown:
+        log.warning("analyzers given for languages not indexed: %s", unknown)
+    plan: dict[str, tuple[str, list[dict]]] = {
+        lang: (resolve_analyzer(lang, analyzers.get(lang)), grouped[lang]) for lang in chosen
+    }
+    plan[POOLED] = (resolve_analyzer(None, pooled_analyzer),
+                    [record for lang in chosen for record in grouped[lang]])
+    fallbacks = {
+        lang: spec for lang, (spec, _) in plan.items()
+        if lang != POOLED and spec != f"anserini:{lang}"
+    }
+    for lang, spec in fallbacks.items():
+        log.info("language %s: Anserini has no -language %s analyzer (or overridden); using %s", lang, lang, spec)
+
+    indexes = {}
+    with atomic_dir(out_dir) as staging, tempfile.TemporaryDirectory(
+        prefix=f".{out_dir.name}.docs.", dir=out_dir.parent
+    ) as docs_root:
+        for name, (spec, records) in plan.items():
+            tick = time.perf_counter()
+            docs_dir = Path(docs_root) / name
+            docs_dir.mkdir()
+            tokenize = pretokenizer(spec)
+            texts = _analysed((str(record["text"]) for record in records), tokenize)
+            with open(docs_dir / "docs.jsonl", "w", encoding="utf-8") as handle:
+                for record, contents in zip(records, texts):
+                    handle.write(json.dumps({"id": str(record["cid"]), "contents": contents},
+                                            ensure_ascii=False) + "\n")
+            args = ["-input", str(docs_dir), "-index", str(staging / name), *_INDEX_ARGS,
+                    "-threads", str(int(threads))]
+            args += ["-pretokenized"] if tokenize is not None else ["-language", spec.split(":", 1)[1]]
+            run_pyserini_module("pyserini.index.lucene", args, str(log_path) if log_path else None)
+            shutil.rmtree(docs_dir)
+            if not any((staging / name).glob("segments_*")):
+                raise RuntimeError(f"Lucene index {name}: no index written in {staging / name}")
+            seconds = time.perf_counter() - tick
+            log.info("index %s (%s): %d documents in %.1fs", name, spec, len(records), seconds)
+            indexes[name] = {
+                "languages": chosen if name == POOLED else [name],
+                "count": len(records),
+                **describe_analyzer(spec),
+                "index_args": args[4:],
+                "seconds": round(seconds, 3),
+            }
+        manifest = {
+            "kind": "bm25",
+            "backend": "anserini-lucene",
+            "languages": chosen,
+            "pooled": POOLED,
+            "indexes": indexes,
+            "fallbacks": fallbacks,
+            "candidates": str(candidates_jsonl),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        write_json(staging / MANIFEST, manifest)
+    log.info("built %d Lucene indexes in %.1fs", len(indexes), time.perf_counter() - started)
+    return manifest
+
+
+# ---------------------------------------------------------------- search
+
+def _searcher_for(index_path: Path, entry: dict, k1: float, b: float):
+    """A fresh LuceneSearcher whose query analysis matches the index's, and the
+    function pre-tokenising queries for it (None: raw text)."""
+    _start_jvm()
+    from pyserini.search.lucene import LuceneSearcher
+
+    spec = entry["analyzer"]
+    searcher = LuceneSearcher(str(index_path))
+    searcher.set_bm25(float(k1), float(b))
+    tokenize = pretokenizer(spec)
+    if tokenize is not None:
+        searcher.set_analyzer(_lucene_analyzer(_WHITESPACE_ANALYZER))
+    else:
+        code = spec.split(":", 1)[1]
+        if code != "en":  # a fresh searcher already uses DefaultEnglishAnalyzer
+            searcher.set_language(code)
+    actual = searcher.object.get_analyzer().getClass().getName()
+    if actual != entry["java_class"]:
+        raise RuntimeError(f"{index_path}: searcher analyzer is {actual}, index was built with {entry['java_class']}")
+    return searcher, tokenize
+
+
+def bm25_search(
+    questions_jsonl: str | Path,
+    index_dir: str | Path,
+    out_trec_dir: str | Path,
+    depth: int | None = None,
+    k1: float = 0.9,
+    b: float = 0.4,
+    threads: int = 1,
+    *,
+    batch_size: int = 512,
+    tag: str = DEFAULT_TAG,
+) -> dict:
+    """BM25-search every query language's questions in every index of
+    `index_dir` (per language and pooled), analysing queries as the index was
+    analysed, and write `out_trec_dir/{Q}-{C}.trec` and `{Q}-all.trec`
+    (atomically). `depth=None`: k = the index's size (BM25 still returns only
+    documents sharing a term with the query). Returns a run summary."""
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be positive or None, got {depth}")
+    started = time.perf_counter()
+    index_dir, out_trec_dir = Path(index_dir), Path(out_trec_dir)
+    manifest = read_index_manifest(index_dir, "bm25")
+    questions = questions_by_language(questions_jsonl)
+    from tqdm import tqdm
+
+    names = [*manifest["languages"], manifest.get("pooled", POOLED)]
+    summary: dict = {"runs": {}, "k1": k1, "b": b}
+    progress = tqdm(total=len(names) * len(questions), desc="bm25 search", unit="run", mininterval=5)
+    with atomic_dir(out_trec_dir) as staging:
+        for name in names:
+            tick = time.perf_counter()
+            entry = manifest["indexes"][name]
+            searcher, tokenize = _searcher_for(index_dir / name, entry, k1, b)
+            size = searcher.num_docs
+            k = size if depth is None else min(int(depth), size)
+            log.info("index %s (%s): %d documents opened in %.2fs", name, entry["analyzer"], size,
+                     time.perf_counter() - tick)
+            for qlang, records in questions.items():
+                tick = time.perf_counter()
+                run_name = f"{qlang}-{name}"
+                qids = [str(record["qid"]) for record in records]
+                texts = list(_analysed((str(record["text"]) for record in records), tokenize))
+                with open_trec_run(staging / f"{run_name}.trec", tag) as writer:
+                    for start in range(0, len(qids), batch_size):
+                        chunk = qids[start:start + batch_size]
+                        hits = searcher.batch_search(texts[start:start + batch_size], chunk, k=k, threads=threads)
+                        for qid in chunk:
+                            writer.write(qid, ((hit.docid, hit.score) for hit in hits.get(qid, [])))
+                seconds = time.perf_counter() - tick
+                summary["runs"][run_name] = {"queries": writer.queries, "lines": writer.lines, "k": k,
+                                             "seconds": round(seconds, 3)}
+                log.info("%s: %d queries, k=%d, %d lines in %.2fs", run_name, writer.queries, k, writer.lines, seconds)
+                progress.update(1)
+            searcher.close()
+    progress.close()
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    log.info("bm25 search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])
+    return summary
