@@ -1,13 +1,23 @@
 # xlir: layer-wise vs uniform parameter scaling for hybrid-batch multilingual dense retrieval.
 # Run:  snakemake --cores 2 all          (see README.md)
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-configfile: "config/config.yaml"
+# The embedded default, unless the user names a complete config with --configfile
+# (which would otherwise be merged into the default, key by key).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, schema="config/schema.yaml", set_default=True)
+
+# Jobs call the `xlir` command of the environment Snakemake runs in (e.g. .venv/bin).
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
 include: "workflow/rules/common.smk"

@@ -88,5 +88,6 @@ def benchmark_raw_dir(benchmark):
 def mt_backend():
     t = config["translation"]
     if t["backend"] == "apertium":
-        return {"backend": "apertium", "modes": t["modes"]}
+        # modes given in the config override the built-in ones pair by pair
+        return {"backend": "apertium", **({"modes": t["modes"]} if t["modes"] else {})}
     return {"backend": "huggingface", **t["hf"]}

@@ -106,8 +106,10 @@ LUCENE_ANALYZERS: dict[str, str] = {
 }
 
 _WHITESPACE_ANALYZER = _LUCENE + "core.WhitespaceAnalyzer"
+# No -storeRaw: every hit loads its stored fields, and the raw JSON made
+# full-depth search 2-4x slower; the texts are in candidates.jsonl anyway.
 _INDEX_ARGS = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-               "-storePositions", "-storeDocvectors", "-storeRaw"]
+               "-storePositions", "-storeDocvectors"]
 
 log = get_logger("retrieval.lexical")
 

@@ -21,7 +21,7 @@ _score = itemgetter(1)
 
 def _check_token(value: str, what: str) -> str:
     value = str(value)
-    if not value or any(ch.isspace() for ch in value):
+    if value.split() != [value]:
         raise ValueError(f"TREC {what} must be non-empty and contain no whitespace: {value!r}")
     return value
 
@@ -32,23 +32,25 @@ class TrecWriter:
     def __init__(self, handle, tag: str) -> None:
         self._handle = handle
         self._tag = _check_token(tag, "tag")
+        self._checked: set[str] = set()  # document ids already known to be valid
         self.queries = 0
         self.lines = 0
 
     def write(self, qid: str, hits: Iterable[Hit]) -> int:
-        """Write the hits of one query, ranked by descending score; return how many."""
+        """Write the hits of one query, `(docid, score)` pairs, ranked by
+        descending score (a stable sort: ties keep their order); return how many."""
         qid = _check_token(qid, "query id")
-        ranked = sorted(((str(docid), float(score)) for docid, score in hits), key=_score, reverse=True)
+        ranked = sorted(hits, key=_score, reverse=True)
+        checked = self._checked
+        for docid, _ in ranked:
+            if docid not in checked:
+                checked.add(_check_token(docid, "document id"))
         tag = self._tag
-        lines = []
-        for rank, (docid, score) in enumerate(ranked, start=1):
-            if not docid or any(ch.isspace() for ch in docid):
-                _check_token(docid, "document id")
-            lines.append(f"{qid} Q0 {docid} {rank} {score:.9g} {tag}\n")
-        self._handle.writelines(lines)
+        self._handle.writelines([f"{qid} Q0 {docid} {rank} {float(score):.9g} {tag}\n"
+                                 for rank, (docid, score) in enumerate(ranked, start=1)])
         self.queries += 1
-        self.lines += len(lines)
-        return len(lines)
+        self.lines += len(ranked)
+        return len(ranked)
 
 
 @contextlib.contextmanager
