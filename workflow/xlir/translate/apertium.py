@@ -10,6 +10,16 @@ outputs is checked against the number of inputs; when they differ the chunk is
 bisected and each half retried, down to single texts, so one awkward text can
 never shift the alignment of the others. Empty texts are never sent and come
 back as ``""``.
+
+Caveat, measured on the chatterbot corpus: Apertium's transfer stages keep
+some state across a stream, so a text translated inside a chunk can differ in
+a word from the same text translated alone (about 2% of texts for eng-spa,
+1% for en-gl, none for eng-cat; for en-eo about 20% differed only in the case
+of the first letter). Outputs are deterministic for a given input file, and
+the first letter of every translation takes the case of the source's first
+letter, which removes the en-eo difference. `chunk_size=1` (config key
+`translation.chunk_size`) translates every text in its own process: context
+free, but about 100 times slower (~10 texts/s).
 """
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ _SEPARATOR = "\n\n"
 _SPLIT = re.compile(r"\n[ \t]*\n")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])(?=\s|$)")
 _GENERATION_MARK = re.compile(r"(?<!\S)[#@](?=\w)")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def package_for_mode(mode: str) -> str:
@@ -70,7 +81,18 @@ def _clean_output(translation: str, source: str) -> str:
     if "#" not in source and "@" not in source:
         # Apertium marks generation/transfer problems with a leading '#'/'@'.
         translation = _GENERATION_MARK.sub("", translation)
-    return translation.strip()
+    return _match_first_letter_case(translation.strip(), source)
+
+
+def _match_first_letter_case(translation: str, source: str) -> str:
+    """Give the translation's first letter the case of the source's first letter."""
+    source_letter = _LETTER.search(source)
+    target_letter = _LETTER.search(translation)
+    if source_letter is None or target_letter is None:
+        return translation
+    letter = target_letter.group()
+    letter = letter.upper() if source_letter.group().isupper() else letter.lower()
+    return translation[:target_letter.start()] + letter + translation[target_letter.end():]
 
 
 class ApertiumTranslator:

@@ -59,7 +59,8 @@ def make_translator(backend: dict) -> Translator:
     if kind == "apertium":
         from xlir.translate.apertium import ApertiumTranslator
 
-        return ApertiumTranslator(modes=_parse_modes(backend.get("modes")))
+        return ApertiumTranslator(modes=_parse_modes(backend.get("modes")),
+                                  chunk_size=int(backend.get("chunk_size", 500)))
     if kind in ("huggingface", "hf"):
         from xlir.translate.hf_seq2seq import HFSeq2SeqTranslator
 

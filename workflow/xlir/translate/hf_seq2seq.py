@@ -60,7 +60,7 @@ class HFSeq2SeqTranslator:
             self._model = AutoModelForSeq2SeqLM.from_pretrained(
                 self.model_id, local_files_only=not self.allow_download
             )
-        except OSError as error:
+        except (OSError, ValueError) as error:  # missing files; invalid repo id
             hint = ("" if self.allow_download else
                     " (loading from local files only: put the model in the Hugging Face cache or a local "
                     "folder, or set config key `translation.allow_download: true`)")
