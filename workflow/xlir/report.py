@@ -178,13 +178,14 @@ def figure_delta(deltas: pd.DataFrame, benchmark: str, figures_dir: Path, baseli
     columns = [c for c in deltas.columns if c.startswith("Δ")]
     wide = deltas.groupby(["variant", "sampling"])[columns].mean()
     wide.index = [f"{v}/{s}" for v, s in wide.index]
+    wide.columns = [c.replace("Δ mAP ", "") for c in columns]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(wide)), 4))
     wide.plot.bar(ax=ax, width=0.8)
+    ax.legend(title="setting")  # before axhline, so the zero line takes no legend entry
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel(f"mAP difference vs {baseline}")
     ax.set_xlabel("variant / sampling")
     ax.set_title(f"{benchmark}: layer-wise variants minus {baseline}")
-    ax.legend([c.replace("Δ mAP ", "") for c in columns], title="setting")
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     return _save(fig, figures_dir, f"{benchmark}_delta_vs_{baseline}")
 

@@ -15,11 +15,13 @@ from xlir.io_utils import InputError, get_logger, write_jsonl
 from xlir.translate.apertium import DEFAULT_MODES, ApertiumTranslator, normalise_text
 from xlir.translate.base import Translator, cache_id, make_translator
 from xlir.translate.cache import CachedTranslator
+from xlir.translate.hf_seq2seq import HFSeq2SeqTranslator
 
 __all__ = [
     "DEFAULT_MODES",
     "ApertiumTranslator",
     "CachedTranslator",
+    "HFSeq2SeqTranslator",
     "Translator",
     "cache_id",
     "make_translator",

@@ -49,7 +49,6 @@ _PACKAGES: dict[frozenset[str], str] = {
     frozenset({"eng", "cat"}): "apertium-eng-cat",
     frozenset({"en", "gl"}): "apertium-en-gl",
     frozenset({"en", "eo"}): "apertium-eo-en",
-    frozenset({"eo", "en"}): "apertium-eo-en",
 }
 
 CHUNK_SIZE = 500

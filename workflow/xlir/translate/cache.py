@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS translations (
 
 
 class CachedTranslator:
-    """Wrap `inner`; `stats` counts cache hits and misses (texts, not calls; empty texts are neither)."""
+    """Wrap `inner`; `stats` counts texts, not calls: `misses` are the distinct texts sent to
+    `inner`, `hits` every other non-empty text (a repeat within one call is a hit); empty
+    texts are neither and come back as ""."""
 
     def __init__(self, inner: Translator, cache_path: str | Path, chunk_size: int = 2000):
         self.inner = inner
@@ -37,7 +39,13 @@ class CachedTranslator:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         self.chunk_size = max(1, int(chunk_size))
         self.stats = {"hits": 0, "misses": 0}
-        self._connection = sqlite3.connect(str(self.cache_path), timeout=60.0)
+        # Several jobs (one per language) may share the file: wait for locks, and let readers
+        # and the one writer work side by side (write-ahead log).
+        self._connection = sqlite3.connect(str(self.cache_path), timeout=120.0)
+        try:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass
         self._connection.execute(_SCHEMA)
         self._connection.commit()
 
