@@ -38,6 +38,41 @@ def write_corpus(folder: Path) -> None:
             yaml.safe_dump({"categories": [category], "conversations": [list(p) for p in pairs]}), encoding="utf-8")
 
 
+MIRACL = {  # a MIRACL-format fixture: topics, graded qrels (0/1) and a gzipped corpus per language
+    "en": {"topics": [("101", "which river flows through paris"), ("102", "how tall is mount everest")],
+           "docs": [("1#0", "Paris", "the seine river flows through paris"),
+                    ("1#1", "Paris", "paris has many museums and old bridges"),
+                    ("2#0", "Everest", "mount everest is about 8849 metres tall"),
+                    ("2#1", "Everest", "climbers reach everest from nepal"),
+                    ("3#0", "Lyon", "lyon lies where the rhone meets the saone")],
+           "qrels": [("101", "1#0", 1), ("101", "1#1", 0), ("101", "3#0", 0), ("102", "2#0", 1), ("102", "2#1", 1)]},
+    "es": {"topics": [("201", "que rio pasa por madrid")],
+           "docs": [("7#0", "Madrid", "el rio manzanares pasa por madrid"),
+                    ("7#1", "Madrid", "madrid es la capital de espana"),
+                    ("8#0", "Sevilla", "el guadalquivir pasa por sevilla")],
+           "qrels": [("201", "7#0", 1), ("201", "8#0", 0)]},
+}
+
+
+def write_miracl_mirror(root: Path) -> None:
+    """{root}/miracl/ laid out like the Hugging Face datasets miracl/miracl and miracl/miracl-corpus."""
+    import gzip
+
+    for lang, data in MIRACL.items():
+        base = root / "miracl" / f"miracl-v1.0-{lang}"
+        (base / "topics").mkdir(parents=True)
+        (base / "qrels").mkdir(parents=True)
+        (base / "topics" / f"topics.miracl-v1.0-{lang}-dev.tsv").write_text(
+            "".join(f"{qid}\t{text}\n" for qid, text in data["topics"]), encoding="utf-8")
+        (base / "qrels" / f"qrels.miracl-v1.0-{lang}-dev.tsv").write_text(
+            "".join(f"{qid}\tQ0\t{docid}\t{rel}\n" for qid, docid, rel in data["qrels"]), encoding="utf-8")
+        corpus = root / "miracl" / f"miracl-corpus-v1.0-{lang}"
+        corpus.mkdir(parents=True)
+        with gzip.open(corpus / "docs-0.jsonl.gz", "wt", encoding="utf-8") as handle:
+            for docid, title, text in data["docs"]:
+                handle.write(json.dumps({"docid": docid, "title": title, "text": text}) + "\n")
+
+
 def tiny_config(tmp: Path) -> dict:
     return {
         "models": {"tiny": {"source": "path", "path": str(tmp / "tiny_model"), "max_length": 24,
@@ -50,7 +85,9 @@ def tiny_config(tmp: Path) -> dict:
         "seeds": [1],
         "variants": {"uniform": {"kind": "uniform"}, "decay-0.8": {"kind": "decay", "gamma": 0.8},
                      "lora-linear": {"kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8}},
-        "benchmarks": {"demo": {"kind": "demo", "languages": ["en", "es", "gl"], "paragraph_size": 2}},
+        "benchmarks": {"demo": {"kind": "demo", "languages": ["en", "es", "gl"], "paragraph_size": 2},
+                       "miracl": {"kind": "miracl", "split": "dev", "languages": ["en", "es"]}},
+        "data": {"mirror": str(tmp / "mirror"), "download": False},
     }
 
 
@@ -77,6 +114,7 @@ def finished_workdir(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
     build_tiny_model(workdir / "tiny_model")
     write_corpus(workdir / "corpus")
+    write_miracl_mirror(workdir / "mirror")
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(workdir)), encoding="utf-8")
     snakemake(workdir, "--cores", "2", "all")
     return workdir
@@ -102,8 +140,51 @@ def test_every_stage_produced_its_outputs(finished_workdir):
     assert quality["method"] == "round-trip" and quality["chrf"] > 0
     assert json.loads((results / "checks/leakage_demo.json").read_text())["passed"] is True
     assert (results / "timing/train/tiny/uniform/xx/seed1.tsv").exists()
+    # MIRACL: fetched from the mirror, monolingual only, nDCG@10 and R@100, checked against trec_eval
+    assert json.loads((results / "../resources/benchmarks/miracl/checksums.json").read_text())["files"]
+    miracl = json.loads((results / "runs/tiny/zeroshot/none/seed0/miracl/metrics.json").read_text())
+    assert miracl["settings"]["monolingual"]["n_pairs"] == 2 and miracl["settings"]["cross-lingual"]["n_pairs"] == 0
+    assert 0.0 < miracl["settings"]["monolingual"]["ndcg_cut_10"] <= 1.0
+    assert miracl["settings"]["monolingual"]["recall_100"] == 1.0  # every passage is ranked
+    assert sorted(p.name for p in (results / "runs/tiny/zeroshot/none/seed0/miracl/trec").glob("*.trec")) == [
+        "en-en.trec", "es-es.trec"]
+    for run in ("tiny+zeroshot+none+seed0", "bm25+lexical+none+seed0"):
+        for benchmark in ("demo", "miracl"):
+            check = json.loads((results / f"checks/trec_eval/{benchmark}/{run}.json").read_text())
+            assert check["passed"] and check["max_abs_diff_vs_trec_eval"] <= 1e-4, check
     csv = (results / "report/metrics.csv").read_text()
     assert "zeroshot" in csv and "lexical" in csv and "lora-linear" in csv
+
+
+@pytest.mark.integration
+def test_report_has_statistics_verdict_and_renders(finished_workdir, tmp_path):
+    import pandas as pd
+
+    from tests.chromium import assert_renders
+
+    report = finished_workdir / "results" / "report"
+    comparisons = pd.read_csv(report / "comparisons.csv")
+    scaling = comparisons[(comparisons.family == "scaling") & (comparisons.subset == "all")]
+    assert {"decay-0.8", "lora-linear"} <= set(scaling.treatment_variant)
+    assert set(scaling.control_variant) == {"uniform"}
+    demo = scaling[(scaling.benchmark == "demo") & (scaling.metric == "map")]
+    assert set(demo.setting) == {"monolingual", "cross-lingual", "multilingual"}
+    assert (demo.n_queries == 4).all() and demo.single_seed.all()  # 4 held-out question ids, seed 1
+    assert set(scaling[scaling.benchmark == "miracl"].setting) == {"monolingual"}
+    assert set(comparisons[(comparisons.benchmark == "miracl") & comparisons.headline].metric) == {"ndcg_cut_10"}
+    assert (comparisons.p_holm >= comparisons.p_value - 1e-12).all()
+    claims = pd.read_csv(report / "claims.csv")
+    assert set(claims.claim) == {"C1", "C2", "C3", "C4", "C5", "C5-largest"}
+    assert set(claims.verdict) <= {"supported", "not supported", "not tested by this run"}
+    assert (claims[claims.benchmark == "miracl"].verdict == "not tested by this run").all()  # monolingual only
+    verdict = (report / "verdict.md").read_text(encoding="utf-8")
+    assert "single seed (1)" in verdict and "**demo**" in verdict
+    markdown = (report / "index.md").read_text(encoding="utf-8")
+    assert "| seeds | [13] | [1] |" in markdown and "wall s" in markdown
+    check = assert_renders(report / "index.html", tmp_path / "report.png", min_tables=10, min_images=6)
+    assert "Verdict" in check["headings"]
+    done = snakemake(finished_workdir, "--report", str(tmp_path / "snakemake_report.html"))
+    assert (tmp_path / "snakemake_report.html").stat().st_size > 10_000, done.stdout[-2000:]
 
 
 @pytest.mark.integration
@@ -113,8 +194,10 @@ def test_changing_one_variant_reruns_only_its_jobs(finished_workdir):
     (finished_workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     dry = snakemake(finished_workdir, "-n", "all", "--rerun-triggers", "params", "input", "mtime")
     counts = job_counts(dry.stdout)
-    assert counts == {"train": 1, "encode": 1, "index_dense": 1, "search_dense": 1, "evaluate": 1, "report": 1,
-                      "all": 1}, dry.stdout[-3000:]
+    per_benchmark = len(tiny_config(finished_workdir)["benchmarks"])
+    assert counts == {"train": 1, "encode": per_benchmark, "index_dense": per_benchmark,
+                      "search_dense": per_benchmark, "evaluate": per_benchmark, "aggregate": 1, "compare": 1,
+                      "report": 1, "all": 1}, dry.stdout[-3000:]
     assert "variant=decay-0.8" in dry.stdout
 
 

@@ -25,6 +25,28 @@ rule build_demo_benchmark:
         "--log {log} 2>> {log}"
 
 
+rule fetch_benchmark:
+    output:
+        directory(f"{RESOURCES}/benchmarks/{{benchmark}}"),
+    params:
+        kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
+        dataset=lambda w: f"--dataset {config['benchmarks'][w.benchmark].get('dataset')}"
+        if config["benchmarks"][w.benchmark].get("dataset") else "",
+        split=lambda w: config["benchmarks"][w.benchmark].get("split", "dev"),
+        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
+        download="--download" if config["data"]["download"] else "",
+        verify=str(config["data"]["verify_checksums"]).lower(),
+    log:
+        f"{RESULTS}/logs/fetch_benchmark/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/fetch_benchmark/{{benchmark}}.tsv"
+    shell:
+        "xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
+        "--languages '{params.languages}' {params.mirror} {params.download} --verify-checksums {params.verify} "
+        "--out-dir {output} --log {log} 2>> {log}"
+
+
 rule prepare_benchmark:
     input:
         lambda w: benchmark_raw_dir(w.benchmark),
@@ -34,13 +56,18 @@ rule prepare_benchmark:
         qrels=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/qrels.tsv",
         stats=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/stats.json",
     params:
+        kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
         languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        subsample=lambda w: f"--max-candidates-per-language {config['benchmarks'][w.benchmark]['max_candidates_per_language']}"
+        if config["benchmarks"][w.benchmark].get("max_candidates_per_language") else "",
         out_dir=f"{RESULTS}/benchmarks/{{benchmark}}/prepared",
     log:
         f"{RESULTS}/logs/prepare_benchmark/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/prepare_benchmark/{{benchmark}}.tsv"
     shell:
-        "xlir prepare-benchmark --raw-dir {input} --languages '{params.languages}' --out-dir {params.out_dir} "
-        "--log {log} 2>> {log}"
+        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input} --languages '{params.languages}' "
+        "{params.subsample} --out-dir {params.out_dir} --log {log} 2>> {log}"
 
 
 rule check_leakage:

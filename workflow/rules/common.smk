@@ -11,7 +11,7 @@ SEEDS = [int(s) for s in config["seeds"]]
 BENCHMARKS = list(config["benchmarks"])
 MT_LANGS = list(config["translation"]["languages"])
 
-_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_batch_size": 64, "device": "cpu",
+_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64, "device": "cpu",
                    "hub_id": None, "revision": None, "path": None}
 
 
@@ -76,13 +76,37 @@ def model_dir_for(wildcards):
     return f"{run_dir(wildcards.model, wildcards.variant, wildcards.sampling, wildcards.seed)}/model"
 
 
+RESOURCES = "resources"
+
+
 def benchmark_raw_dir(benchmark):
+    """Where a benchmark's files are: built (demo), a folder given in the config, or fetched into resources/."""
     spec = config["benchmarks"][benchmark]
     if spec["kind"] == "demo":
         return f"{RESULTS}/benchmarks/{benchmark}/raw"
-    if not spec.get("folder"):
-        raise ValueError(f"config key benchmarks.{benchmark}.folder is required for kind '{spec['kind']}'")
-    return spec["folder"]
+    if spec.get("folder"):
+        return spec["folder"]
+    if spec["kind"] == "lareqa" and not spec.get("dataset"):
+        raise ValueError(f"config key benchmarks.{benchmark}.dataset is required for kind 'lareqa' "
+                         "(xquad-r or mlqa-r) unless benchmarks.{benchmark}.folder is set")
+    return f"{RESOURCES}/benchmarks/{benchmark}"
+
+
+def monolingual_only(benchmark):
+    """MIRACL has monolingual queries only: no pooled index, no cross-language runs."""
+    return "--monolingual-only" if config["benchmarks"][benchmark]["kind"] == "miracl" else ""
+
+
+def trec_eval_checks():
+    """The trec_eval agreement checks: the zero-shot runs and BM25, on every benchmark."""
+    if not config["evaluation"]["verify_trec_eval"]:
+        return []
+    runs = []
+    if config["evaluation"]["zeroshot"]:
+        runs += [f"{model}/zeroshot/none/seed0" for model in MODELS]
+    if config["evaluation"]["bm25"]:
+        runs.append("bm25/lexical/none/seed0")
+    return [f"{RESULTS}/checks/trec_eval/{b}/{run.replace('/', '+')}.json" for b in BENCHMARKS for run in runs]
 
 
 def mt_backend():
@@ -91,3 +115,25 @@ def mt_backend():
         # modes given in the config override the built-in ones pair by pair
         return {"backend": "apertium", **({"modes": t["modes"]} if t["modes"] else {})}
     return {"backend": "huggingface", **t["hf"]}
+
+
+def benchmark_cutoffs(benchmark):
+    """Recall@k and nDCG@k cutoffs: the benchmark's own, else the kind's (MIRACL: nDCG@10, R@100)."""
+    spec = config["benchmarks"][benchmark]
+    if spec["kind"] == "miracl":
+        defaults = {"recall_k": [100], "ndcg_k": [10]}
+    else:
+        defaults = {"recall_k": config["evaluation"]["recall_k"], "ndcg_k": []}
+    return {key: spec.get(key, value) for key, value in defaults.items()}
+
+
+def depth_options(benchmark, retriever):
+    """--depth (ranking depth; none = the whole pool) and --trec-depth for one search."""
+    spec, evaluation = config["benchmarks"][benchmark], config["evaluation"]
+    depth = spec.get("depth", evaluation["bm25_depth"] if retriever == "bm25" else evaluation["depth"])
+    if spec["kind"] == "miracl" and depth is None:
+        depth = 100  # MIRACL corpora hold millions of passages; 2CR ranks the top 100
+    options = f"--depth {int(depth)}" if depth else ""
+    if evaluation["trec_depth"]:
+        options += f" --trec-depth {int(evaluation['trec_depth'])}"
+    return options.strip()

@@ -15,9 +15,10 @@ rule encode:
     params:
         prepared=PREPARED,
         batch_size=lambda w: model_cfg(w.model)["encode_batch_size"],
-        max_length=lambda w: model_cfg(w.model)["max_length"],
+        max_length=lambda w: model_cfg(w.model)["encode_max_length"] or model_cfg(w.model)["max_length"],
         pooling=lambda w: model_cfg(w.model)["pooling"],
         device=lambda w: model_cfg(w.model)["device"],
+        cache=f"{RESULTS}/cache/embeddings",
     wildcard_constraints:
         **DENSE_CONSTRAINTS,
     log:
@@ -31,7 +32,7 @@ rule encode:
     shell:
         "xlir encode --model {input.model} --prepared {params.prepared} --batch-size {params.batch_size} "
         "--max-length {params.max_length} --pooling {params.pooling} --device {params.device} "
-        "--threads {threads} --out {output} --log {log} 2>> {log}"
+        "--threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
 
 
 rule index_dense:
@@ -41,6 +42,7 @@ rule index_dense:
     output:
         directory(f"{RUN}/index"),
     params:
+        mono=lambda w: monolingual_only(w.benchmark),
         prepared=PREPARED,
     wildcard_constraints:
         **DENSE_CONSTRAINTS,
@@ -50,7 +52,7 @@ rule index_dense:
     resources:
         mem_mb=4000,
     shell:
-        "xlir index-dense --embeddings {input.embeddings} --prepared {params.prepared} --threads {threads} "
+        "xlir index-dense --embeddings {input.embeddings} --prepared {params.prepared} {params.mono} --threads {threads} "
         "--out {output} --log {log} 2>> {log}"
 
 
@@ -60,10 +62,12 @@ rule search_dense:
         index=f"{RUN}/index",
         questions=f"{PREPARED}/questions.jsonl",
     output:
-        directory(f"{RUN}/trec"),
+        trec=directory(f"{RUN}/trec"),
+        ranks=directory(f"{RUN}/ranks"),
     params:
+        mono=lambda w: monolingual_only(w.benchmark),
         prepared=PREPARED,
-        depth=f"--depth {config['evaluation']['depth']}" if config["evaluation"]["depth"] else "",
+        depth=lambda w: depth_options(w.benchmark, "dense"),
     wildcard_constraints:
         **DENSE_CONSTRAINTS,
     log:
@@ -75,7 +79,7 @@ rule search_dense:
         mem_mb=4000,
     shell:
         "xlir search-dense --embeddings {input.embeddings} --prepared {params.prepared} --index {input.index} "
-        "{params.depth} --threads {threads} --out {output} --log {log} 2>> {log}"
+        "{params.depth} {params.mono} --threads {threads} --out {output.trec} --out-ranks {output.ranks} --log {log} 2>> {log}"
 
 
 rule index_bm25:
@@ -84,6 +88,7 @@ rule index_bm25:
     output:
         directory(f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/index"),
     params:
+        mono=lambda w: monolingual_only(w.benchmark),
         prepared=PREPARED,
         languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
     log:
@@ -92,7 +97,7 @@ rule index_bm25:
         f"{RESULTS}/timing/index_bm25/{{benchmark}}.tsv"
     threads: config["threads"]["search"]
     shell:
-        "xlir index-bm25 --prepared {params.prepared} --languages '{params.languages}' --threads {threads} "
+        "xlir index-bm25 --prepared {params.prepared} --languages '{params.languages}' {params.mono} --threads {threads} "
         "--out {output} --log {log} 2>> {log}"
 
 
@@ -101,10 +106,12 @@ rule search_bm25:
         index=f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/index",
         questions=f"{PREPARED}/questions.jsonl",
     output:
-        directory(f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/trec"),
+        trec=directory(f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/trec"),
+        ranks=directory(f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/ranks"),
     params:
+        mono=lambda w: monolingual_only(w.benchmark),
         prepared=PREPARED,
-        depth=f"--depth {config['evaluation']['depth']}" if config["evaluation"]["depth"] else "",
+        depth=lambda w: depth_options(w.benchmark, "bm25"),
         k1=config["evaluation"]["bm25_k1"],
         b=config["evaluation"]["bm25_b"],
     log:
@@ -112,21 +119,45 @@ rule search_bm25:
     threads: config["threads"]["search"]
     shell:
         "xlir search-bm25 --prepared {params.prepared} --index {input.index} {params.depth} --k1 {params.k1} "
-        "--b {params.b} --threads {threads} --out {output} --log {log} 2>> {log}"
+        "--b {params.b} {params.mono} --threads {threads} --out {output.trec} --out-ranks {output.ranks} --log {log} 2>> {log}"
 
 
 rule evaluate:
     input:
-        trec=f"{RUN}/trec",
+        ranks=f"{RUN}/ranks",
         qrels=f"{PREPARED}/qrels.tsv",
     output:
         metrics=f"{RUN}/metrics.json",
         per_query=f"{RUN}/per_query.tsv",
     params:
         prepared=PREPARED,
-        recall_k=" ".join(str(k) for k in config["evaluation"]["recall_k"]),
+        recall_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["recall_k"]),
+        ndcg_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["ndcg_k"]),
     log:
         f"{RESULTS}/logs/evaluate/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.log",
     shell:
-        "xlir evaluate --trec {input.trec} --prepared {params.prepared} --recall-k {params.recall_k} "
+        "xlir evaluate --ranks {input.ranks} --prepared {params.prepared} --recall-k {params.recall_k} "
+        "--ndcg-k {params.ndcg_k} "
         "--out-metrics {output.metrics} --out-per-query {output.per_query} --log {log} 2>> {log}"
+
+
+rule verify_trec_eval:
+    input:
+        trec=lambda w: f"{RESULTS}/runs/{w.flat_run.replace('+', '/')}/{w.benchmark}/trec",
+        ranks=lambda w: f"{RESULTS}/runs/{w.flat_run.replace('+', '/')}/{w.benchmark}/ranks",
+        qrels=f"{PREPARED}/qrels.tsv",
+    output:
+        f"{RESULTS}/checks/trec_eval/{{benchmark}}/{{flat_run}}.json",
+    params:
+        prepared=PREPARED,
+        recall_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["recall_k"]),
+        ndcg_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["ndcg_k"]),
+        trec_depth=f"--trec-depth {config['evaluation']['trec_depth']}" if config["evaluation"]["trec_depth"] else "",
+    log:
+        f"{RESULTS}/logs/verify_trec_eval/{{benchmark}}/{{flat_run}}.log",
+    benchmark:
+        f"{RESULTS}/timing/verify_trec_eval/{{benchmark}}/{{flat_run}}.tsv"
+    shell:
+        "xlir verify-trec-eval --trec {input.trec} --ranks {input.ranks} --prepared {params.prepared} "
+        "--recall-k {params.recall_k} --ndcg-k {params.ndcg_k} {params.trec_depth} --out {output} "
+        "--log {log} 2>> {log}"

@@ -4,6 +4,8 @@ Embeddings are reused by every setting (monolingual, cross-lingual,
 multilingual); `meta.json` records the model fingerprint they belong to."""
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 import torch
 
 from xlir.encoder import DualEncoder
-from xlir.io_utils import atomic_dir, file_sha256, get_logger, read_jsonl, write_json
+from xlir.io_utils import atomic_dir, file_sha256, get_logger, read_json, read_jsonl, write_json
 
 log = get_logger("encode")
 
@@ -21,10 +23,29 @@ def model_fingerprint(model_dir: Path) -> str:
     return file_sha256(weights[0])[:16] if weights else "unknown"
 
 
+def cache_key(model_dir: Path, prepared_dir: Path, max_length: int, pooling: str) -> str:
+    """What the embeddings depend on: the weights, the texts, the truncation and the pooling."""
+    weights = sorted(Path(model_dir).glob("*.safetensors"))
+    parts = [file_sha256(w) for w in weights] + [
+        file_sha256(Path(prepared_dir) / "questions.jsonl"), file_sha256(Path(prepared_dir) / "candidates.jsonl"),
+        f"max_length={max_length}", f"pooling={pooling}"]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
 def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batch_size: int, max_length: int,
-                     pooling: str, threads: int, device: str = "cpu") -> dict:
+                     pooling: str, threads: int, device: str = "cpu", cache_dir: Path | None = None) -> dict:
+    """Encode every question and candidate once. With `cache_dir`, embeddings are
+    cached under `{cache_dir}/{key}/` (key: model weights' SHA-256, the prepared
+    texts, max_length, pooling) and reused by any later job with the same key."""
     torch.set_num_threads(max(1, threads))
     prepared_dir = Path(prepared_dir)
+    key = cache_key(model_dir, prepared_dir, max_length, pooling) if cache_dir else None
+    if key and (Path(cache_dir) / key / "meta.json").is_file():
+        with atomic_dir(out_dir) as tmp:
+            for path in (Path(cache_dir) / key).iterdir():
+                shutil.copyfile(path, tmp / path.name)
+        log.info("embeddings reused from the cache %s", Path(cache_dir) / key)
+        return read_json(Path(out_dir) / "meta.json")
     questions = read_jsonl(prepared_dir / "questions.jsonl")
     candidates = read_jsonl(prepared_dir / "candidates.jsonl")
     encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length).to(device)
@@ -41,6 +62,11 @@ def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batc
                 "n_candidates": len(candidates), "dim": int(q_emb.shape[1]) if len(q_emb) else 0,
                 "encode_seconds": round(seconds, 2),
                 "texts_per_second": round((len(questions) + len(candidates)) / max(seconds, 1e-9), 1)}
+        meta["cache_key"] = key
         write_json(tmp / "meta.json", meta)
+    if key:
+        with atomic_dir(Path(cache_dir) / key) as tmp:
+            for path in Path(out_dir).iterdir():
+                shutil.copyfile(path, tmp / path.name)
     log.info("encoded %d questions and %d candidates in %.1fs", len(questions), len(candidates), seconds)
     return meta

@@ -57,13 +57,15 @@ from typing import Any
 
 from xlir.io_utils import InputError, get_logger, write_json, write_tsv
 from xlir.metrics import (
-    average_precision,
+    average_precision_from_ranks,
     macro_average,
     mean,
-    rank_distance,
-    read_qrels,
+    ndcg_from_ranks,
+    rank_distance_from_ranks,
+    read_qrels_graded,
     read_trec_run,
-    recall_at_k,
+    recall_from_ranks,
+    relevant_ranks,
 )
 
 log = get_logger("evaluate")
@@ -90,6 +92,7 @@ class QueryResult:
     recall: dict[int, float]  # k -> Recall@k
     rank_distance: float | None  # multilingual rows with a ranking only
     missing_from_run: bool = False
+    ndcg: dict[int, float] = field(default_factory=dict)  # k -> nDCG@k (when asked for)
 
     @property
     def pair(self) -> str:
@@ -104,6 +107,7 @@ class EvaluationResult:
     queries: list[QueryResult]
     counts: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    ndcg_ks: tuple[int, ...] = ()
 
     def per_query_rows(self) -> list[dict[str, str]]:
         """The rows of per_query.tsv, ordered by setting, query language, candidate language, qid."""
@@ -114,13 +118,16 @@ class EvaluationResult:
                    "qid": query.qid, "ap": repr(query.ap)}
             for k in self.recall_ks:
                 row[f"recall_{k}"] = repr(query.recall[k])
+            for k in self.ndcg_ks:
+                row[f"ndcg_cut_{k}"] = repr(query.ndcg[k])
             row["rank_distance"] = "" if query.rank_distance is None else repr(query.rank_distance)
             rows.append(row)
         return rows
 
     def per_query_columns(self) -> list[str]:
         return ["setting", "query_lang", "cand_lang", "qid", "ap",
-                *(f"recall_{k}" for k in self.recall_ks), "rank_distance"]
+                *(f"recall_{k}" for k in self.recall_ks), *(f"ndcg_cut_{k}" for k in self.ndcg_ks),
+                "rank_distance"]
 
 
 def setting_of(query_lang: str, cand_lang: str) -> str:
@@ -144,35 +151,33 @@ def _lang_of(identifier: str) -> str:
     return identifier.split(":", 1)[0]
 
 
-def evaluate_run_file(path: str | Path, qrels: dict[str, set[str]],
-                      recall_ks: Sequence[int] = (1, 10)) -> tuple[list[QueryResult], dict[str, int]]:
-    """Evaluate one `{qlang}-{clang}.trec` / `{qlang}-all.trec` file against the
-    all-language `qrels` (see the module docstring for which queries and which
-    relevant candidates count). Metrics use the whole ranked list of the file.
+def query_result(setting: str, qlang: str, clang: str, qid: str, graded: dict[str, int],
+                 ranks: dict[str, int], n_ranked: int, recall_ks: Sequence[int],
+                 ndcg_ks: Sequence[int] = ()) -> QueryResult:
+    """The metrics of one query from the ranks of its relevant documents (`graded`:
+    docid -> grade > 0 in this pool; `ranks`: docid -> 1-based rank of those in
+    the ranking, in trec_eval's order; `n_ranked`: the ranking's length)."""
+    rank_list = [ranks.get(d) for d in sorted(graded)]
+    n_relevant = len(graded)
+    return QueryResult(
+        setting, qlang, clang, qid,
+        ap=average_precision_from_ranks(rank_list, n_relevant),
+        recall={k: recall_from_ranks(rank_list, n_relevant, k) for k in recall_ks},
+        rank_distance=rank_distance_from_ranks(rank_list, n_ranked) if setting == MULTILINGUAL else None,
+        ndcg={k: ndcg_from_ranks(rank_list, [graded[d] for d in sorted(graded)], k) for k in ndcg_ks},
+    )
 
-    Returns the per-query results and the counts `queries_evaluated`,
-    `skipped_no_relevant`, `missing_from_run`, `not_in_qrels`. Raises
-    `InputError` when a run query is not a `qlang` question or, for a
-    single-language pool, a retrieved candidate is not a `clang` candidate."""
-    path = Path(path)
+
+def _evaluate_rankings(path: Path, rankings: dict[str, tuple[dict[str, int], int]],
+                       qrels: dict[str, dict[str, int]], recall_ks: Sequence[int],
+                       ndcg_ks: Sequence[int]) -> tuple[list[QueryResult], dict[str, int]]:
+    """Shared by TREC and ranks files: `rankings` maps a run qid to (docid -> rank
+    of its relevant documents, ranking length)."""
     qlang, clang = parse_run_name(path)
     setting = setting_of(qlang, clang)
-    multilingual = setting == MULTILINGUAL
-    pool_prefix = "" if multilingual else f"{clang}:"
-    run = read_trec_run(path)
-
-    for qid, ranking in run.items():
-        if _lang_of(qid) != qlang:
-            raise InputError(f"{path}: query {qid!r} is not a {qlang!r} question; expected ids "
-                             f"'{qlang}:<id>' in a {qlang}-{clang} run")
-        if pool_prefix:
-            for docid, _score in ranking:
-                if not docid.startswith(pool_prefix):
-                    raise InputError(f"{path}: query {qid!r} retrieved {docid!r}, which is not in the "
-                                     f"{clang!r} candidate pool; expected ids '{clang}:<p>:<s>'")
-
+    pool_prefix = "" if setting == MULTILINGUAL else f"{clang}:"
     counts = dict.fromkeys(_COUNT_KEYS, 0)
-    not_in_qrels = [qid for qid in run if qid not in qrels]
+    not_in_qrels = [qid for qid in rankings if qid not in qrels]
     counts["not_in_qrels"] = len(not_in_qrels)
     if not_in_qrels:
         log.warning("%s: %d run queries are not in the qrels and are ignored (e.g. %s)",
@@ -181,23 +186,18 @@ def evaluate_run_file(path: str | Path, qrels: dict[str, set[str]],
     results: list[QueryResult] = []
     missing: list[str] = []
     for qid in sorted(q for q in qrels if _lang_of(q) == qlang):
-        relevant = {d for d in qrels[qid] if d.startswith(pool_prefix)}
-        if not relevant:
+        graded = {d: rel for d, rel in qrels[qid].items() if rel > 0 and d.startswith(pool_prefix)}
+        if not graded:
             counts["skipped_no_relevant"] += 1
             continue
         counts["queries_evaluated"] += 1
-        if qid not in run:
+        if qid not in rankings:
             missing.append(qid)
             results.append(QueryResult(setting, qlang, clang, qid, 0.0, dict.fromkeys(recall_ks, 0.0),
-                                       None, missing_from_run=True))
+                                       None, missing_from_run=True, ndcg=dict.fromkeys(ndcg_ks, 0.0)))
             continue
-        ranked = [docid for docid, _score in run[qid]]
-        results.append(QueryResult(
-            setting, qlang, clang, qid,
-            ap=average_precision(ranked, relevant),
-            recall={k: recall_at_k(ranked, relevant, k) for k in recall_ks},
-            rank_distance=rank_distance(ranked, relevant) if multilingual else None,
-        ))
+        ranks, n_ranked = rankings[qid]
+        results.append(query_result(setting, qlang, clang, qid, graded, ranks, n_ranked, recall_ks, ndcg_ks))
     counts["missing_from_run"] = len(missing)
     if missing:
         log.warning("%s: %d queries with relevant candidates are missing from the run; they get AP 0 "
@@ -211,6 +211,68 @@ def evaluate_run_file(path: str | Path, qrels: dict[str, set[str]],
     return results, counts
 
 
+def evaluate_run_file(path: str | Path, qrels: dict[str, dict[str, int]] | dict[str, set[str]],
+                      recall_ks: Sequence[int] = (1, 10),
+                      ndcg_ks: Sequence[int] = ()) -> tuple[list[QueryResult], dict[str, int]]:
+    """Evaluate one `{qlang}-{clang}.trec` / `{qlang}-all.trec` file against the
+    all-language `qrels` (docid -> grade per query, or sets of relevant docids;
+    see the module docstring for which queries and which relevant candidates
+    count). Metrics use the whole ranked list of the file, in trec_eval's order.
+
+    Returns the per-query results and the counts `queries_evaluated`,
+    `skipped_no_relevant`, `missing_from_run`, `not_in_qrels`. Raises
+    `InputError` when a run query is not a `qlang` question or, for a
+    single-language pool, a retrieved candidate is not a `clang` candidate."""
+    path = Path(path)
+    qrels = _graded(qrels)
+    qlang, clang = parse_run_name(path)
+    pool_prefix = "" if setting_of(qlang, clang) == MULTILINGUAL else f"{clang}:"
+    run = read_trec_run(path)
+    rankings: dict[str, tuple[dict[str, int], int]] = {}
+    for qid, ranking in run.items():
+        if _lang_of(qid) != qlang:
+            raise InputError(f"{path}: query {qid!r} is not a {qlang!r} question; expected ids "
+                             f"'{qlang}:<id>' in a {qlang}-{clang} run")
+        if pool_prefix:
+            for docid, _score in ranking:
+                if not docid.startswith(pool_prefix):
+                    raise InputError(f"{path}: query {qid!r} retrieved {docid!r}, which is not in the "
+                                     f"{clang!r} candidate pool; expected ids '{clang}:<p>:<s>'")
+        relevant = {d for d, rel in qrels.get(qid, {}).items() if rel > 0}
+        rankings[qid] = (relevant_ranks([d for d, _ in ranking], relevant), len(ranking))
+    return _evaluate_rankings(path, rankings, qrels, recall_ks, ndcg_ks)
+
+
+def evaluate_ranks_file(path: str | Path, qrels: dict[str, dict[str, int]] | dict[str, set[str]],
+                        recall_ks: Sequence[int] = (1, 10),
+                        ndcg_ks: Sequence[int] = ()) -> tuple[list[QueryResult], dict[str, int]]:
+    """Evaluate one relevant-ranks file `{qlang}-{clang}.tsv` (see
+    `xlir.retrieval.ranks`) exactly as `evaluate_run_file` evaluates the ranking
+    it was taken from. Raises `InputError` when a row's query is not a `qlang`
+    question or its document is not relevant in the qrels."""
+    from xlir.retrieval.ranks import read_ranks
+
+    path = Path(path)
+    qrels = _graded(qrels)
+    qlang, clang = parse_run_name(path)
+    rankings: dict[str, tuple[dict[str, int], int]] = {}
+    for qid, entry in read_ranks(path).items():
+        if _lang_of(qid) != qlang:
+            raise InputError(f"{path}: query {qid!r} is not a {qlang!r} question")
+        judged = qrels.get(qid, {})
+        for docid in entry["docs"]:
+            if judged.get(docid, 0) <= 0:
+                raise InputError(f"{path}: {docid!r} is listed for {qid!r} but is not relevant in the qrels; "
+                                 "the ranks file belongs to other qrels")
+        rankings[qid] = ({d: rank for d, (_rel, rank) in entry["docs"].items() if rank is not None},
+                         entry["n_ranked"])
+    return _evaluate_rankings(path, rankings, qrels, recall_ks, ndcg_ks)
+
+
+def _graded(qrels: dict[str, dict[str, int]] | dict[str, set[str]]) -> dict[str, dict[str, int]]:
+    return {qid: (dict(docs) if isinstance(docs, dict) else dict.fromkeys(docs, 1)) for qid, docs in qrels.items()}
+
+
 def _mean_or_none(values: Iterable[float | None]) -> float | None:
     kept = [value for value in values if value is not None]
     return mean(kept) if kept else None
@@ -222,12 +284,12 @@ def _macro_or_none(per_group: dict[str, float | None]) -> float | None:
 
 
 def summarise(queries: Sequence[QueryResult], pairs: Iterable[tuple[str, str]],
-              recall_ks: Sequence[int]) -> dict[str, dict[str, Any]]:
+              recall_ks: Sequence[int], ndcg_ks: Sequence[int] = ()) -> dict[str, dict[str, Any]]:
     """The `settings` part of metrics.json: per pair the mean over its queries,
     per setting the macro average over its pairs (pairs without queries are left
     out), per query language the mean over its pairs, and for the multilingual
     setting the rank distance (mean per query language, macro over languages)."""
-    metric_names = ["map", *(f"recall_{k}" for k in recall_ks)]
+    metric_names = ["map", *(f"recall_{k}" for k in recall_ks), *(f"ndcg_cut_{k}" for k in ndcg_ks)]
     by_pair: dict[tuple[str, str], list[QueryResult]] = {pair: [] for pair in pairs}
     for query in queries:
         by_pair.setdefault((query.query_lang, query.cand_lang), []).append(query)
@@ -242,6 +304,7 @@ def summarise(queries: Sequence[QueryResult], pairs: Iterable[tuple[str, str]],
             entry: dict[str, Any] = {
                 "map": _mean_or_none(r.ap for r in rows),
                 **{f"recall_{k}": _mean_or_none(r.recall[k] for r in rows) for k in recall_ks},
+                **{f"ndcg_cut_{k}": _mean_or_none(r.ndcg[k] for r in rows) for k in ndcg_ks},
             }
             if multilingual:
                 entry["rank_distance"] = _mean_or_none(r.rank_distance for r in rows)
@@ -277,26 +340,38 @@ def summarise(queries: Sequence[QueryResult], pairs: Iterable[tuple[str, str]],
 
 
 def evaluate_run_dir(trec_dir: str | Path, qrels_path: str | Path,
-                     recall_ks: Sequence[int] = (1, 10)) -> EvaluationResult:
+                     recall_ks: Sequence[int] = (1, 10), ndcg_ks: Sequence[int] = ()) -> EvaluationResult:
     """Evaluate every `*.trec` file of `trec_dir` (named `{qlang}-{clang}.trec` or
-    `{qlang}-all.trec`) against the all-language qrels: mAP and Recall@k per
-    query over the whole ranked list of each file (full pool depth unless the
-    configuration truncates the runs), rank distance for the multilingual files,
-    macro-averaged over language pairs per setting.
+    `{qlang}-all.trec`) against the all-language qrels: mAP, Recall@k (and
+    nDCG@k when asked) per query over the whole ranked list of each file, rank
+    distance for the multilingual files, macro-averaged over language pairs per
+    setting.
 
     Raises `InputError` when the folder holds no run file or a file is
     misnamed or malformed."""
-    trec_dir = Path(trec_dir)
+    return _evaluate_dir(Path(trec_dir), "*.trec", evaluate_run_file, qrels_path, recall_ks, ndcg_ks)
+
+
+def evaluate_ranks_dir(ranks_dir: str | Path, qrels_path: str | Path,
+                       recall_ks: Sequence[int] = (1, 10), ndcg_ks: Sequence[int] = ()) -> EvaluationResult:
+    """As `evaluate_run_dir`, from the relevant-ranks files `{qlang}-{clang}.tsv`
+    a search wrote beside its TREC files (full pool depth unless the
+    configuration truncates the rankings; see `xlir.retrieval.ranks`)."""
+    return _evaluate_dir(Path(ranks_dir), "*.tsv", evaluate_ranks_file, qrels_path, recall_ks, ndcg_ks)
+
+
+def _evaluate_dir(folder: Path, pattern: str, evaluate_file, qrels_path: str | Path,
+                  recall_ks: Sequence[int], ndcg_ks: Sequence[int]) -> EvaluationResult:
     recall_ks = tuple(sorted({int(k) for k in recall_ks}))
-    if not recall_ks or min(recall_ks) < 1:
-        raise ValueError(f"recall cutoffs must be >= 1, got {recall_ks}")
-    paths = sorted(p for p in trec_dir.glob("*.trec") if not p.name.startswith("."))
+    ndcg_ks = tuple(sorted({int(k) for k in ndcg_ks}))
+    if not recall_ks or min(recall_ks) < 1 or (ndcg_ks and min(ndcg_ks) < 1):
+        raise ValueError(f"cutoffs must be >= 1, got recall {recall_ks}, nDCG {ndcg_ks}")
+    paths = sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
     if not paths:
-        raise InputError(f"{trec_dir}: expected run files named '{{qlang}}-{{clang}}.trec' / "
-                         "'{qlang}-all.trec', found none")
-    qrels = read_qrels(qrels_path)
-    log.info("evaluating %d run files in %s against %s (%d questions)", len(paths), trec_dir,
-             qrels_path, len(qrels))
+        raise InputError(f"{folder}: expected files named '{{qlang}}-{{clang}}{pattern[1:]}' / "
+                         f"'{{qlang}}-all{pattern[1:]}', found none")
+    qrels = read_qrels_graded(qrels_path)
+    log.info("evaluating %d files in %s against %s (%d questions)", len(paths), folder, qrels_path, len(qrels))
 
     queries: list[QueryResult] = []
     pairs: list[tuple[str, str]] = []
@@ -304,7 +379,7 @@ def evaluate_run_dir(trec_dir: str | Path, qrels_path: str | Path,
     per_setting_counts = {setting: dict.fromkeys(_COUNT_KEYS, 0) for setting in SETTINGS}
     for path in paths:
         qlang, clang = parse_run_name(path)
-        results, counts = evaluate_run_file(path, qrels, recall_ks)
+        results, counts = evaluate_file(path, qrels, recall_ks, ndcg_ks)
         queries.extend(results)
         pairs.append((qlang, clang))
         per_pair_counts[f"{qlang}-{clang}"] = counts
@@ -318,14 +393,14 @@ def evaluate_run_dir(trec_dir: str | Path, qrels_path: str | Path,
         "per_setting": per_setting_counts,
         "per_pair": per_pair_counts,
     }
-    settings = summarise(queries, pairs, recall_ks)
+    settings = summarise(queries, pairs, recall_ks, ndcg_ks)
     for setting in SETTINGS:
         summary = settings[setting]
         if summary["n_pairs"]:
             log.info("%s: MAP %.4f over %d pairs, %d queries", setting, summary["map"],
                      summary["n_pairs"], summary["n_queries"])
     return EvaluationResult(recall_ks=recall_ks, queries=queries, counts=counts_out,
-                            metrics={"settings": settings, "counts": counts_out})
+                            metrics={"settings": settings, "counts": counts_out}, ndcg_ks=ndcg_ks)
 
 
 def write_evaluation(result: EvaluationResult, metrics_json: str | Path, per_query_tsv: str | Path) -> None:

@@ -30,6 +30,7 @@ from xlir.io_utils import InputError
 __all__ = [
     "read_trec_run",
     "read_qrels",
+    "read_qrels_graded",
     "sort_trec_ranking",
     "average_precision",
     "recall_at_k",
@@ -97,17 +98,22 @@ def read_trec_run(path: str | Path) -> dict[str, list[tuple[str, float]]]:
 
 
 def read_qrels(path: str | Path) -> dict[str, set[str]]:
+    """Per query id, the set of docids with `rel > 0` (see `read_qrels_graded`)."""
+    return {qid: {d for d, rel in docs.items() if rel > 0} for qid, docs in read_qrels_graded(path).items()}
+
+
+def read_qrels_graded(path: str | Path) -> dict[str, dict[str, int]]:
     """Read a TREC qrels file (`qid 0 docid rel`, whitespace separated).
 
-    Returns, per query id, the set of docids with `rel > 0` (trec_eval's default
-    relevance level of 1). A query whose judgements are all `rel <= 0` maps to
-    an empty set. Blank lines are skipped.
+    Returns, per query id, every judged docid with its grade; relevant means
+    `rel > 0` (trec_eval's default relevance level of 1). A query whose
+    judgements are all `rel <= 0` has no relevant document. Blank lines are skipped.
 
     Raises `InputError` naming the file, the line number and what was expected
     for a line without exactly 4 fields, a non-integer relevance, or a
     (qid, docid) judged twice."""
     path = Path(path)
-    qrels: dict[str, set[str]] = {}
+    qrels: dict[str, dict[str, int]] = {}
     judged: set[tuple[str, str]] = set()
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -129,9 +135,7 @@ def read_qrels(path: str | Path) -> dict[str, set[str]]:
                 raise InputError(f"{where}: document {docid!r} judged twice for query {qid!r}; "
                                  "expected one judgement per (query, document)")
             judged.add((qid, docid))
-            relevant = qrels.setdefault(qid, set())
-            if rel > 0:
-                relevant.add(docid)
+            qrels.setdefault(qid, {})[docid] = rel
     return qrels
 
 
@@ -222,3 +226,80 @@ def macro_average(per_group: Mapping[str, float]) -> float:
     if not per_group:
         raise ValueError("macro average over no groups")
     return mean(per_group.values())
+
+
+# ------------------------------------------------------- metrics from ranks
+# A ranking is summarised by the ranks of its relevant documents (1-based, in
+# trec_eval's order; None = not in the ranking). AP, Recall@k, nDCG@k and the
+# rank distance depend on nothing else, so a full-depth ranking over a pool of
+# 13k candidates never has to be written out (see xlir.retrieval.ranks).
+def _check_ranks(ranks: Sequence[int | None], n_relevant: int) -> list[int]:
+    if n_relevant < 1:
+        raise ValueError("the query has no relevant document: the metric is undefined")
+    found = sorted(r for r in ranks if r is not None)
+    if len(ranks) > n_relevant:
+        raise ValueError(f"{len(ranks)} ranks given for {n_relevant} relevant documents")
+    if any(r < 1 for r in found) or len(set(found)) != len(found):
+        raise ValueError(f"ranks must be distinct positive integers, got {found}")
+    return found
+
+
+def average_precision_from_ranks(ranks: Sequence[int | None], n_relevant: int) -> float:
+    """trec_eval's `map` for one query from the ranks of its relevant documents
+    (`None`: not retrieved, contributes 0). Equals `average_precision` on the
+    ranking the ranks were taken from.
+
+    >>> average_precision_from_ranks([1, 3], 2)
+    0.8333333333333333
+    """
+    found = _check_ranks(ranks, n_relevant)
+    return sum((i + 1) / rank for i, rank in enumerate(found)) / n_relevant
+
+
+def recall_from_ranks(ranks: Sequence[int | None], n_relevant: int, k: int) -> float:
+    """trec_eval's `recall.k` for one query from the ranks of its relevant documents."""
+    if k < 1:
+        raise ValueError(f"recall cutoff k must be >= 1, got {k}")
+    found = _check_ranks(ranks, n_relevant)
+    return sum(1 for rank in found if rank <= k) / n_relevant
+
+
+def ndcg_from_ranks(ranks: Sequence[int | None], gains: Sequence[float], k: int) -> float:
+    """trec_eval's `ndcg_cut.k` for one query: `gains[i]` is the relevance grade of
+    the relevant document ranked `ranks[i]` (None = not retrieved); every judged
+    relevant document of the query must be listed (the ideal ranking sorts all
+    gains). DCG = sum gain / log2(rank + 1) over ranks <= k.
+
+    >>> round(ndcg_from_ranks([1, 3], [1, 1], 10), 6)  # (1 + 1/2) / (1 + 1/log2(3))
+    0.919721
+    """
+    if k < 1:
+        raise ValueError(f"nDCG cutoff k must be >= 1, got {k}")
+    if len(ranks) != len(gains):
+        raise ValueError(f"{len(ranks)} ranks but {len(gains)} gains")
+    _check_ranks(ranks, len(gains))
+    dcg = math.fsum(g / math.log2(r + 1) for r, g in zip(ranks, gains) if r is not None and r <= k)
+    ideal = sorted((g for g in gains if g > 0), reverse=True)[:k]
+    idcg = math.fsum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def rank_distance_from_ranks(ranks: Sequence[int | None], n_ranked: int) -> float:
+    """`rank_distance` from the ranks of the relevant documents; one that is not
+    in the ranking gets rank `n_ranked + 1` (just below the last retrieved)."""
+    found = _check_ranks(ranks, len(ranks))
+    if len(found) < len(ranks):
+        found.append(n_ranked + 1)
+    return float(max(found) - min(found))
+
+
+def relevant_ranks(ranked_docids: Sequence[str], relevant: Iterable[str]) -> dict[str, int]:
+    """1-based rank of each relevant document found in `ranked_docids` (first occurrence)."""
+    relevant = set(relevant)
+    ranks: dict[str, int] = {}
+    for rank, docid in enumerate(ranked_docids, start=1):
+        if docid in relevant and docid not in ranks:
+            ranks[docid] = rank
+            if len(ranks) == len(relevant):
+                break
+    return ranks

@@ -12,8 +12,9 @@ import sys
 from xlir.java_env import configure_java
 
 
-def run_pyserini_module(module: str, args: list[str], log_path: str | None = None) -> None:
-    """Run `module` with `args` in a child Python process; raise with its output on failure."""
+def run_pyserini_module(module: str, args: list[str], log_path: str | None = None) -> str:
+    """Run `module` with `args` in a child Python process; raise with its output on
+    failure; return its stdout and stderr."""
     command = [sys.executable, "-m", "xlir.pyserini_run", module, *args]
     completed = subprocess.run(command, capture_output=True, text=True)
     if log_path:
@@ -23,6 +24,7 @@ def run_pyserini_module(module: str, args: list[str], log_path: str | None = Non
         raise RuntimeError(
             f"{module} failed with exit code {completed.returncode}:\n{completed.stderr[-3000:]}"
         )
+    return completed.stdout + completed.stderr
 
 
 def main() -> None:

@@ -1,11 +1,14 @@
 """Scaling variants: per-layer learning-rate and trainable-parameter profiles.
 
 A scaling variant is a named per-layer profile applied when the optimizer is
-built. Layer ids: the embeddings are layer 0, transformer block
-`...layer.i....` is layer i + 1 and everything above the last block (pooler,
-projection heads, ...) is layer L + 1, where L is the number of blocks. The id
-comes from the regex `layer\\.(\\d+)\\.`, so prefixes added by wrappers (peft's
-`base_model.model.`, a dual encoder's `encoder.`) do not matter.
+built. Layer ids: the embeddings are layer 0, transformer block i is layer
+i + 1 and everything above the last block (pooler, final LayerNorm,
+projection heads, ...) is layer L + 1, where L is the number of blocks. Where
+the blocks sit in the parameter names depends on the backbone family
+(`xlir.architectures`: `encoder.layer.i.` for BERT / XLM-R / XLM-R XL,
+`encoder.block.i.` for the mT5 encoder); the family is read off the model's
+`config.model_type`. The ids come from regex searches, so prefixes added by
+wrappers (peft's `base_model.model.`, a dual encoder's `encoder.`) do not matter.
 
 Variants (`kind`):
 - `uniform`: every layer gets the base learning rate (the baseline).
@@ -32,6 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from xlir import architectures
+from xlir.architectures import Architecture
 from xlir.io_utils import get_logger, write_tsv
 
 log = get_logger("scaling")
@@ -40,13 +45,13 @@ KINDS = ("uniform", "decay", "grow", "freeze", "lora")
 LORA_PROFILES = ("uniform", "linear", "exp")
 DIRECTIONS = ("increasing", "decreasing")
 
-#: block index of a parameter or module name, wherever the block list sits
-LAYER_RE = re.compile(r"(?:^|\.)layer\.(\d+)\.")
-#: modules that get LoRA adapters (peft `target_modules`, matched with re.fullmatch):
-#: query/key/value and every dense projection *inside a transformer block*
-#: (attention output, intermediate, output), never the pooler's dense layer.
-LORA_TARGET_REGEX = r"(?:.*\.)?layer\.\d+\.(?:.*\.)?(?:query|key|value|dense)"
-_LORA_TARGET_RE = re.compile(LORA_TARGET_REGEX)
+#: block index of a BERT-style parameter or module name, wherever the block list sits
+LAYER_RE = architectures.BERT.block_re
+#: modules that get LoRA adapters in BERT-style models (peft `target_modules`, matched
+#: with re.fullmatch): query/key/value and every dense projection *inside a transformer
+#: block* (attention output, intermediate, output), never the pooler's dense layer.
+#: Other families define their own (`Architecture.lora_target_regex`).
+LORA_TARGET_REGEX = architectures.BERT.lora_target_regex
 #: ELECTRA's no-decay rule
 _NO_DECAY_RE = re.compile(r"(?:^|\.)bias$|layer_?norm", re.IGNORECASE)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -65,18 +70,11 @@ DEFAULT_LORA_DROPOUT = 0.1
 
 # --------------------------------------------------------------------------- layers
 
-def layer_id_for_name(name: str, num_layers: int) -> int:
-    """Layer id of a parameter (or module) name: embeddings 0, block i -> i + 1, else L + 1."""
-    if "embeddings" in name:
-        return 0
-    match = LAYER_RE.search(name)
-    if match:
-        block = int(match.group(1))
-        if block >= num_layers:
-            raise ValueError(f"parameter {name!r} belongs to block {block}, but the model has "
-                             f"only {num_layers} transformer layers (config.num_hidden_layers)")
-        return block + 1
-    return num_layers + 1
+def layer_id_for_name(name: str, num_layers: int, arch: Architecture | None = None) -> int:
+    """Layer id of a parameter (or module) name: embeddings 0, block i -> i + 1, else L + 1.
+
+    `arch` is the backbone family (default: BERT naming, `encoder.layer.i.`)."""
+    return (arch or architectures.BERT).layer_id(name, num_layers)
 
 
 def num_transformer_layers(model: nn.Module) -> int:
@@ -218,17 +216,20 @@ def _lora_target_modules(model: nn.Module) -> list[tuple[str, int, int, int]]:
 
     Works on a plain model and on a peft-wrapped one (the LoRA layer carries
     in_features / out_features; its `base_layer` child is skipped)."""
+    arch = architectures.for_model(model)
+    target_re = re.compile(arch.lora_target_regex)
     targets = []
     for name, module in model.named_modules():
-        if name.endswith(".base_layer") or not _LORA_TARGET_RE.fullmatch(name):
+        if name.endswith(".base_layer") or not target_re.fullmatch(name):
             continue
         in_features = getattr(module, "in_features", None)
         out_features = getattr(module, "out_features", None)
         if not (_is_int(in_features) and _is_int(out_features)):
             raise ValueError(f"LoRA target {name!r} ({type(module).__name__}) is not a linear layer")
-        targets.append((name, int(LAYER_RE.search(name).group(1)), in_features, out_features))
+        targets.append((name, arch.block_index(name), in_features, out_features))
     if not targets:
-        raise ValueError(f"{type(model).__name__} has no LoRA target modules matching {LORA_TARGET_REGEX!r}")
+        raise ValueError(f"{type(model).__name__} ({arch.family}) has no LoRA target modules matching "
+                         f"{arch.lora_target_regex!r}")
     return targets
 
 
@@ -331,13 +332,14 @@ def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
 
     The base weights are frozen. peft matches `rank_pattern` / `alpha_pattern`
     keys as regexes against a suffix of the module name (`(.*\\.)?(key)$`), so
-    the key `layer\\.3\\..*` selects block 3 under any prefix. lora_alpha / rank
+    the key `layer\\.3\\..*` (`block\\.3\\..*` for T5) selects block 3 under any prefix. lora_alpha / rank
     is the same in every block, so the LoRA scaling is comparable across layers.
     `model` is modified in place (adapters are injected); use `merge_and_unload`
     to get a plain model back for saving."""
     from peft import LoraConfig, get_peft_model
 
     spec = parse_variant(spec)
+    arch = architectures.for_model(model)
     ranks = lora_rank_allocation(spec, model)
     ratio = spec.alpha / spec.rank
     config = LoraConfig(
@@ -345,9 +347,9 @@ def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         bias="none",
-        target_modules=LORA_TARGET_REGEX,
-        rank_pattern={rf"layer\.{block}\..*": rank for block, rank in ranks.items()},
-        alpha_pattern={rf"layer\.{block}\..*": ratio * rank for block, rank in ranks.items()},
+        target_modules=arch.lora_target_regex,
+        rank_pattern={arch.block_pattern(block): rank for block, rank in ranks.items()},
+        alpha_pattern={arch.block_pattern(block): ratio * rank for block, rank in ranks.items()},
     )
     peft_model = get_peft_model(model, config)
     for name, param in peft_model.named_parameters():
@@ -359,12 +361,13 @@ def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
 
 def lora_ranks_of_model(model: nn.Module) -> dict[int, int | str]:
     """Block index -> rank of the LoRA adapters found in a peft-wrapped model ('mixed' if they differ)."""
+    arch = architectures.for_model(model)
     found: dict[int, set[int]] = defaultdict(set)
     for name, param in model.named_parameters():
         if ".lora_A." in name:
-            match = LAYER_RE.search(name)
-            if match:
-                found[int(match.group(1))].add(int(param.shape[0]))
+            block = arch.block_index(name)
+            if block is not None:
+                found[block].add(int(param.shape[0]))
     return {block: (next(iter(r)) if len(r) == 1 else "mixed") for block, r in sorted(found.items())}
 
 
@@ -383,10 +386,12 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------- freezing
 
 def freeze_word_embeddings(model: nn.Module) -> int:
-    """Freeze every `word_embeddings` parameter; return how many elements were frozen."""
+    """Freeze the token embedding matrix (`word_embeddings`, T5's `shared`); return how many
+    elements were frozen."""
+    word_re = architectures.for_model(model).word_embedding_re
     frozen = 0
     for name, param in model.named_parameters():
-        if "word_embeddings" in name and param.requires_grad:
+        if word_re.search(name) and param.requires_grad:
             param.requires_grad_(False)
             frozen += param.numel()
     return frozen
@@ -402,6 +407,7 @@ def prepare_model_for_variant(model: nn.Module, spec: VariantSpec, freeze_word_e
     embeddings identically for every variant. Returns the (possibly wrapped) model."""
     spec = parse_variant(spec)
     num_layers = num_transformer_layers(model)
+    arch = architectures.for_model(model)
     if freeze_word_embeddings:
         _freeze_words(model)
     if spec.is_lora:
@@ -411,7 +417,7 @@ def prepare_model_for_variant(model: nn.Module, spec: VariantSpec, freeze_word_e
             raise ValueError(f"variant {spec.name!r}: key 'k' is {spec.k}; expected at most "
                              f"{num_layers + 1} (layers are 0 .. {num_layers + 1})")
         for name, param in model.named_parameters():
-            if layer_id_for_name(name, num_layers) < spec.k:
+            if layer_id_for_name(name, num_layers, arch) < spec.k:
                 param.requires_grad_(False)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"variant {spec.name!r} leaves no trainable parameters")
@@ -436,12 +442,13 @@ def build_param_groups(model: nn.Module, spec: VariantSpec, base_lr: float,
     `layer` and `decay` (bool). Call `prepare_model_for_variant` first."""
     spec = parse_variant(spec)
     num_layers = num_transformer_layers(model)
+    arch = architectures.for_model(model)
     buckets: dict[tuple[int, bool], list[tuple[str, torch.Tensor]]] = defaultdict(list)
     has_lora = False
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        layer = layer_id_for_name(name, num_layers)
+        layer = layer_id_for_name(name, num_layers, arch)
         if spec.kind == "freeze" and layer < spec.k:
             raise ValueError(f"variant {spec.name!r}: {name} (layer {layer}) should be frozen; "
                              "call prepare_model_for_variant first")
@@ -480,11 +487,12 @@ def param_group_table(model: nn.Module, spec: VariantSpec, base_lr: float, weigh
     rank (as from `lora_rank_allocation`); by default it is read off the model."""
     spec = parse_variant(spec)
     num_layers = num_transformer_layers(model)
+    arch = architectures.for_model(model)
     total: dict[int, int] = defaultdict(int)
     trainable: dict[int, int] = defaultdict(int)
     parts: dict[int, set[bool]] = defaultdict(set)
     for name, param in model.named_parameters():
-        layer = layer_id_for_name(name, num_layers)
+        layer = layer_id_for_name(name, num_layers, arch)
         total[layer] += param.numel()
         if param.requires_grad:
             trainable[layer] += param.numel()

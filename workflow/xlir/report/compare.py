@@ -1,0 +1,315 @@
+"""Rule `compare`: paired significance tests between runs, from per-query scores.
+
+Comparisons (treatment - control, same model, same benchmark, same queries):
+
+- family `scaling`: every variant against the baseline variant (`uniform`)
+  under the same sampling and seed set; a layer-wise LoRA rank profile also
+  against the uniform-rank LoRA variant of the same budget;
+- family `sampling`: the main (hybrid) sampling against every other sampling,
+  baseline variant, same seed set;
+- family `zeroshot`: the main sampling's baseline run against the model before
+  fine-tuning (one run: the treatment's seeds are averaged).
+
+For each benchmark x setting x metric (and, for the headline metric and the
+rank distance, the language-pair subsets `unseen` / `seen`: pairs with /
+without a language never trained on), queries are paired by (qid, query_lang,
+cand_lang); with several seeds each arm's per-query scores are first averaged
+over the shared seeds (so the interval reflects query sampling; the per-seed
+deltas are listed beside it). `xlir.stats` gives the macro-averaged delta
+(mean per language pair, then mean over pairs, as the setting's headline
+number), its percentile bootstrap CI over resampled question ids (one draw
+shared by all language pairs; parallel questions share an id) and the
+sign-flip randomisation p-value; Holm's correction runs over the rows of one
+table: benchmark x family x subset x metric."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xlir.io_utils import InputError, atomic_open, get_logger
+from xlir.report.grid import (KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order)
+from xlir.stats import compare_paired, holm, macro_mean
+
+log = get_logger("report.compare")
+
+SUBSETS = ("all", "unseen", "seen")
+COLUMNS = [
+    "benchmark", "family", "subset", "setting", "metric", "headline", "higher_is_better", "model",
+    "treatment", "control", "treatment_variant", "treatment_sampling", "control_variant", "control_sampling",
+    "seeds", "n_seeds", "single_seed", "seed_handling", "treatment_value", "control_value", "delta",
+    "ci_low", "ci_high", "ci_level", "p_value", "p_holm", "alpha", "significant", "outcome", "n_queries",
+    "n_pairs", "n_measurements", "unmatched", "seed_deltas", "bootstrap_samples", "permutations", "resampling_unit",
+]
+
+
+@dataclass(frozen=True)
+class Arm:
+    model: str
+    variant: str
+    sampling: str
+    seeds: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return "zero-shot" if self.variant == "zeroshot" else f"{self.variant}/{self.sampling}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    family: str
+    treatment: Arm
+    control: Arm
+    paired_seeds: bool  # same seeds in both arms (False: the control is a single untrained run)
+
+    @property
+    def model(self) -> str:
+        return self.treatment.model
+
+
+def _seeds(runs: list[Run]) -> dict[tuple[str, str, str], set[int]]:
+    seeds: dict[tuple[str, str, str], set[int]] = {}
+    for run in runs:
+        seeds.setdefault((run.model, run.variant, run.sampling), set()).add(run.seed)
+    return seeds
+
+
+def plan_comparisons(study: Study) -> list[Plan]:
+    """Every comparison the report tests (see the module docstring)."""
+    seeds = _seeds(study.runs)
+    models = sorted({run.model for run in study.runs if run.trained})
+    plans: list[Plan] = []
+
+    def add(family: str, model: str, treatment: tuple[str, str], control: tuple[str, str]) -> None:
+        t_seeds, c_seeds = seeds.get((model, *treatment)), seeds.get((model, *control))
+        if not t_seeds or not c_seeds:
+            return
+        if control[0] == "zeroshot":
+            plans.append(Plan(family, Arm(model, *treatment, tuple(sorted(t_seeds))),
+                              Arm(model, *control, tuple(sorted(c_seeds))), paired_seeds=False))
+            return
+        shared = tuple(sorted(t_seeds & c_seeds))
+        if not shared:
+            log.warning("%s: %s and %s share no seed; not compared", model, treatment, control)
+            return
+        plans.append(Plan(family, Arm(model, *treatment, shared), Arm(model, *control, shared), paired_seeds=True))
+
+    samplings = list(study.config.get("samplings", {}))
+    for model in models:
+        for sampling in samplings:
+            for variant in study.config.get("variants", {}):
+                if variant == study.baseline:
+                    continue
+                add("scaling", model, (variant, sampling), (study.baseline, sampling))
+                matched = study.matched_uniform_lora(variant)
+                if matched and matched != study.baseline:
+                    add("scaling", model, (variant, sampling), (matched, sampling))
+        main = study.hybrid_sampling() or study.main_sampling
+        for sampling in samplings:
+            if sampling != main:
+                add("sampling", model, (study.baseline, main), (study.baseline, sampling))
+        add("zeroshot", model, (study.baseline, main), ("zeroshot", "none"))
+    return plans
+
+
+# ------------------------------------------------------------------ per-query data
+def read_per_query(path: Path, parallel: bool) -> pd.DataFrame:
+    """per_query.tsv with numeric metric columns, a `pair` and the resampling `unit`
+    (the id after `lang:` for parallel benchmarks, the qid otherwise)."""
+    if not path.exists():
+        raise InputError(f"{path}: missing (rule evaluate writes it for every run x benchmark)")
+    table = pd.read_csv(path, sep="\t", dtype={c: str for c in KEY_COLUMNS}, keep_default_na=False,
+                        na_values=[""])
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing columns {', '.join(missing)}")
+    for column in metric_columns(table):
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    table["pair"] = table["query_lang"] + "-" + table["cand_lang"]
+    table["unit"] = table["qid"].str.split(":", n=1).str[-1] if parallel else table["qid"]
+    if table.duplicated(["setting", "qid", "cand_lang"]).any():
+        raise InputError(f"{path}: a (setting, qid, cand_lang) appears twice")
+    return table
+
+
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    """Every per-query column that is not a key: ap, recall_k, ndcg_cut_k, rank_distance, ..."""
+    return [c for c in table.columns if c not in (*KEY_COLUMNS, "pair", "unit", "seed")]
+
+
+class PerQuery:
+    """Per-query tables of the runs, read once each."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self.dirs = {(r.model, r.variant, r.sampling, r.seed): r.dir for r in study.runs}
+        self._tables: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def run(self, model: str, variant: str, sampling: str, seed: int, benchmark: str) -> pd.DataFrame:
+        run_dir = self.dirs[(model, variant, sampling, seed)]
+        if (run_dir, benchmark) not in self._tables:
+            self._tables[(run_dir, benchmark)] = read_per_query(Path(run_dir) / benchmark / "per_query.tsv",
+                                                                self.study.parallel(benchmark))
+        return self._tables[(run_dir, benchmark)]
+
+    def arm(self, arm: Arm, benchmark: str, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
+        """The arm's per-query scores averaged over `seeds` (default: all of its seeds)."""
+        frames = [self.run(arm.model, arm.variant, arm.sampling, seed, benchmark) for seed in (seeds or arm.seeds)]
+        if len(frames) == 1:
+            return frames[0]
+        stacked = pd.concat(frames, ignore_index=True)
+        metrics = metric_columns(frames[0])
+        return stacked.groupby(["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False,
+                               sort=False)[metrics].mean()
+
+
+# ------------------------------------------------------------------ pairing
+def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str
+                  ) -> tuple[np.ndarray, float, float, int]:
+    """(unit x pair matrix of treatment - control, treatment macro, control macro,
+    number of unmatched measurements) for the queries both arms measured."""
+    keys = ["setting", "qid", "cand_lang"]
+    left = treatment[[*keys, "unit", "pair", column]].dropna(subset=[column])
+    right = control[[*keys, column]].dropna(subset=[column])
+    merged = left.merge(right, on=keys, suffixes=("_t", "_c"))
+    unmatched = len(left) + len(right) - 2 * len(merged)
+    if merged.empty:
+        return np.empty((0, 0)), float("nan"), float("nan"), unmatched
+    merged["delta"] = merged[f"{column}_t"] - merged[f"{column}_c"]
+    wide = {name: merged.pivot(index="unit", columns="pair", values=name).to_numpy(dtype=np.float64)
+            for name in ("delta", f"{column}_t", f"{column}_c")}
+    return wide["delta"], macro_mean(wide[f"{column}_t"]), macro_mean(wide[f"{column}_c"]), unmatched
+
+
+def subset_pairs(table: pd.DataFrame, subset: str, unseen: set[str]) -> pd.DataFrame:
+    if subset == "all":
+        return table
+    involves_unseen = table["query_lang"].isin(unseen) | table["cand_lang"].isin(unseen)
+    return table[involves_unseen] if subset == "unseen" else table[~involves_unseen]
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+
+
+def _seed_handling(plan: Plan) -> str:
+    if plan.paired_seeds:
+        if len(plan.treatment.seeds) == 1:
+            return f"single seed ({plan.treatment.seeds[0]})"
+        return f"per-query scores averaged over {len(plan.treatment.seeds)} paired seeds"
+    if len(plan.treatment.seeds) == 1:
+        return f"single seed ({plan.treatment.seeds[0]}) vs the untrained model"
+    return f"treatment averaged over {len(plan.treatment.seeds)} seeds vs the untrained model"
+
+
+def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> list[dict]:
+    """The rows of one plan on one benchmark: every setting x subset x metric."""
+    study = data.study
+    treatment, control = data.arm(plan.treatment, benchmark), data.arm(plan.control, benchmark)
+    per_seed = ([data.arm(plan.treatment, benchmark, (seed,)) for seed in plan.treatment.seeds]
+                if len(plan.treatment.seeds) > 1 else [])
+    unseen = set(study.unseen_languages(benchmark))
+    subsets = SUBSETS if study.has_seen_and_unseen(benchmark) else ("all",)
+    columns = sorted(metric_columns(treatment), key=metric_order)
+    headline = study.headline_metric(benchmark, [aggregate_name(c) for c in columns])
+    rows = []
+    for setting in SETTINGS:
+        t_setting, c_setting = treatment[treatment.setting == setting], control[control.setting == setting]
+        if t_setting.empty or c_setting.empty:
+            continue
+        for subset in subsets:
+            t_sub, c_sub = subset_pairs(t_setting, subset, unseen), subset_pairs(c_setting, subset, unseen)
+            for column in columns:
+                metric = aggregate_name(column)
+                if subset != "all" and metric not in (headline, "rank_distance"):
+                    continue
+                deltas, t_value, c_value, unmatched = paired_deltas(t_sub, c_sub, column)
+                if deltas.size == 0 or np.isnan(deltas).all():
+                    continue
+                key = "|".join([benchmark, plan.family, subset, setting, metric, plan.model,
+                                plan.treatment.label, plan.control.label])
+                result = compare_paired(deltas, settings["bootstrap_samples"], settings["permutations"],
+                                        1 - settings["alpha"], _rng(settings["seed"], key))
+                seed_deltas = []
+                for seed, frame in zip(plan.treatment.seeds, per_seed):
+                    seed_control = (data.arm(plan.control, benchmark, (seed,)) if plan.paired_seeds else control)
+                    seed_control = subset_pairs(seed_control[seed_control.setting == setting], subset, unseen)
+                    seed_treat = subset_pairs(frame[frame.setting == setting], subset, unseen)
+                    seed_deltas.append(macro_mean(paired_deltas(seed_treat, seed_control, column)[0]))
+                rows.append({
+                    "benchmark": benchmark, "family": plan.family, "subset": subset, "setting": setting,
+                    "metric": metric, "headline": metric == headline, "higher_is_better": higher_is_better(metric),
+                    "model": plan.model, "treatment": plan.treatment.label, "control": plan.control.label,
+                    "treatment_variant": plan.treatment.variant, "treatment_sampling": plan.treatment.sampling,
+                    "control_variant": plan.control.variant, "control_sampling": plan.control.sampling,
+                    "seeds": ",".join(str(s) for s in plan.treatment.seeds), "n_seeds": len(plan.treatment.seeds),
+                    "single_seed": len(plan.treatment.seeds) == 1, "seed_handling": _seed_handling(plan),
+                    "treatment_value": t_value, "control_value": c_value, "delta": result.delta,
+                    "ci_low": result.ci_low, "ci_high": result.ci_high, "ci_level": result.ci_level,
+                    "p_value": result.p_value, "alpha": settings["alpha"], "n_queries": result.n_units,
+                    "n_pairs": result.n_groups, "n_measurements": result.n_measurements, "unmatched": unmatched,
+                    "seed_deltas": ";".join(f"{d:.6g}" for d in seed_deltas),
+                    "bootstrap_samples": result.bootstrap_samples, "permutations": result.permutations,
+                    "resampling_unit": "question id (parallel questions together)" if study.parallel(benchmark)
+                    else "question",
+                })
+    return rows
+
+
+def finish(rows: list[dict]) -> pd.DataFrame:
+    """Holm per table (benchmark x family x subset x metric), significance and outcome."""
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if table.empty:
+        return table
+    table["p_holm"] = np.nan
+    for _, index in table.groupby(["benchmark", "family", "subset", "metric"]).groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].to_numpy(dtype=float))
+    table["significant"] = table["p_holm"] < table["alpha"]
+    improved = np.where(table["higher_is_better"], table["delta"] > 0, table["delta"] < 0)
+    table["outcome"] = np.where(~table["significant"], "indistinguishable", np.where(improved, "better", "worse"))
+    return table
+
+
+def comparison_settings(study: Study) -> dict:
+    cfg = study.report_cfg
+    settings = {"bootstrap_samples": int(cfg.get("bootstrap_samples", 2000)),
+                "permutations": int(cfg.get("permutations", 2000)),
+                "alpha": float(cfg.get("alpha", 0.05)), "seed": int(cfg.get("seed", 0))}
+    if not 0 < settings["alpha"] < 1:
+        raise InputError(f"config key report.alpha: expected a level in (0, 1), got {settings['alpha']}")
+    return settings
+
+
+def run_comparisons(manifest: dict) -> pd.DataFrame:
+    study = Study(manifest)
+    settings = comparison_settings(study)
+    data = PerQuery(study)
+    rows: list[dict] = []
+    plans = plan_comparisons(study)
+    for benchmark in study.benchmarks:
+        for plan in plans:
+            rows.extend(compare_plan(plan, benchmark, data, settings))
+    return finish(rows)
+
+
+def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
+    table = run_comparisons(manifest)
+    with atomic_open(out_csv) as handle:
+        table.to_csv(handle, index=False)
+    log.info("compare: %d comparisons (%d significant after Holm) -> %s", len(table),
+             int(table["significant"].sum()) if len(table) else 0, out_csv)
+    return table
+
+
+def read_comparisons(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seeds": str, "seed_deltas": str})
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing columns {', '.join(missing)} (written by `xlir compare`)")
+    for column in ("headline", "higher_is_better", "single_seed", "significant"):
+        table[column] = table[column].astype(str).str.lower() == "true"
+    return table

@@ -1,0 +1,300 @@
+"""The verdict: text and a claims table generated from the comparisons table
+(`xlir.report.compare`), never written by hand.
+
+`verdict_lines` says, per benchmark x setting, whether each variant is
+significantly better than, worse than or indistinguishable from its uniform
+counterpart (Holm-adjusted randomisation p-value at `report.alpha`).
+`claims_table` checks the seed claims of the hybrid-batch paper and the
+research question, each with its criterion and the numbers it rests on."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from xlir.report.grid import SETTINGS, Study, metric_label
+
+SUPPORTED, NOT_SUPPORTED, NOT_TESTED = "supported", "not supported", "not tested by this run"
+
+CLAIMS = {
+    "C1": "Hybrid batch sampling achieves the best multilingual retrieval performance.",
+    "C2": "Hybrid batch training reduces language bias compared with monolingual (X-X) training.",
+    "C3": "Hybrid batch training simultaneously serves monolingual, cross-lingual and multilingual retrieval.",
+    "C4": "Hybrid batch training enables strong zero-shot retrieval across languages never seen in training.",
+    "C5": "Layer-wise scaling beats uniform scaling for zero-shot cross-lingual retrieval (the research question).",
+    "C5-largest": "C5 holds for the largest model size run.",
+}
+CRITERIA = {
+    "C1": "multilingual setting, headline metric: the hybrid sampling is significantly better than every other "
+          "sampling run (uniform variant, Holm-adjusted p < alpha)",
+    "C2": "multilingual rank distance (lower = less language bias): hybrid significantly lower than X-X",
+    "C3": "in each of the three settings: hybrid significantly better than the model before fine-tuning and not "
+          "significantly worse than any other sampling",
+    "C4": "on the language pairs that involve a language never trained on, in every setting: hybrid significantly "
+          "better than the model before fine-tuning",
+    "C5": "cross-lingual setting, headline metric, hybrid batches: at least one layer-wise variant significantly "
+          "better than its like-for-like uniform counterpart (uniform learning rate for learning-rate profiles, "
+          "uniform LoRA rank at the same budget for rank profiles)",
+    "C5-largest": "as C5, for the model with the most parameters",
+}
+
+
+# ------------------------------------------------------------------ formatting
+OUTCOME_WORDS = {"better": "significantly better", "worse": "significantly worse",
+                 "indistinguishable": "indistinguishable"}
+
+
+def fmt_p(p: float) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
+
+
+def fmt_delta(row: pd.Series) -> str:
+    """`Δ +0.0123 [+0.0050, +0.0190], Holm p 0.004` (the CI at the row's level)."""
+    return f"Δ {row['delta']:+.4f} [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}], Holm p {fmt_p(row['p_holm'])}"
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def fmt_size(row: pd.Series) -> str:
+    """`186 queries x 20 pairs, 1 seed`."""
+    return (f"{_count(int(row['n_queries']), 'query', 'queries')} x {_count(int(row['n_pairs']), 'pair')}, "
+            f"{_count(int(row['n_seeds']), 'seed')}")
+
+
+def fmt_parameters(n: int | None) -> str:
+    if not n:
+        return "size unknown"
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B parameters"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f}M parameters"
+    return f"{n:,} parameters"
+
+
+def _values(row: pd.Series) -> str:
+    return f"{row['treatment_value']:.3f} vs {row['control_value']:.3f}"
+
+
+# ------------------------------------------------------------------ verdict text
+def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
+    """Markdown lines: a header per benchmark x model x sampling, one bullet per setting."""
+    if comparisons.empty:
+        return ["No comparison could be made: the grid has no variant run beside the baseline "
+                f"`{study.baseline}` with a shared seed."]
+    first = comparisons.iloc[0]
+    level = int(round(100 * float(first["ci_level"])))
+    lines = [f"Each variant against `{study.baseline}` (or, for a layer-wise LoRA rank profile, `vs` the "
+             f"uniform-rank LoRA variant of the same budget): Δ = variant − counterpart, macro-averaged over "
+             f"language pairs, [{level}% bootstrap CI], Holm-adjusted randomisation p; significant when "
+             f"p < {study.alpha:g}."]
+    scaling = comparisons[(comparisons.family == "scaling") & (comparisons.subset == "all") & comparisons.headline]
+    if scaling.empty:
+        lines.append("No scaling variant was compared with the uniform baseline in this run.")
+        return lines
+    for (benchmark, model, sampling), block in scaling.groupby(["benchmark", "model", "treatment_sampling"],
+                                                                sort=False):
+        metric = metric_label(block.iloc[0]["metric"])
+        seeds = sorted({s for value in block.seeds for s in str(value).split(",")}, key=int)
+        seed_note = (f"single seed ({seeds[0]}): variation between training runs is not measured"
+                     if len(seeds) == 1 else f"{len(seeds)} seeds ({', '.join(seeds)}), per-query scores averaged")
+        kind = study.sampling_kind(sampling)
+        batches = f"{sampling} batches" + ("" if kind == sampling else f" ({kind})")
+        lines.append(f"**{benchmark}**: {model}, {batches}, {metric}; {seed_note}.")
+        for setting in SETTINGS:
+            rows = block[block.setting == setting]
+            if rows.empty:
+                continue
+            parts = []
+            for _, row in rows.iterrows():
+                variant = row["treatment_variant"]
+                name = variant if study.is_layerwise(variant) else f"{variant} ({study.variant_note(variant)})"
+                if row["control_variant"] != study.baseline:
+                    name += f" vs {row['control_variant']}"
+                parts.append(f"{name} {OUTCOME_WORDS[row['outcome']]}, {fmt_delta(row)}")
+            lines.append(f"- {setting} ({_count(int(rows.n_queries.max()), 'query', 'queries')} x "
+                         f"{_count(int(rows.n_pairs.max()), 'pair')}): " + "; ".join(parts) + ".")
+        n_units = int(block.n_queries.min())
+        smallest = 2 / 2 ** n_units if n_units < 64 else 0.0
+        if smallest >= study.alpha:
+            lines.append(f"With {n_units} question ids the smallest attainable randomisation p-value is "
+                         f"{smallest:.2g} >= alpha: no difference can be significant on this benchmark.")
+        layerwise = block[block.treatment_variant.map(study.is_layerwise)]
+        counts = layerwise.outcome.value_counts()
+        lines.append(f"Layer-wise variants over all settings: {counts.get('better', 0)} significantly better, "
+                     f"{counts.get('worse', 0)} significantly worse, {counts.get('indistinguishable', 0)} "
+                     f"indistinguishable, of {len(layerwise)} comparisons.")
+    return lines
+
+
+# ------------------------------------------------------------------ claims
+def _pick(comparisons: pd.DataFrame, **conditions) -> pd.DataFrame:
+    mask = pd.Series(True, index=comparisons.index)
+    for column, value in conditions.items():
+        mask &= comparisons[column] == value
+    return comparisons[mask]
+
+
+def _claim(claim: str, benchmark: str, model: str, status: str, evidence: str) -> dict:
+    return {"claim": claim, "statement": CLAIMS[claim], "benchmark": benchmark, "model": model,
+            "verdict": status, "criterion": CRITERIA[claim], "evidence": evidence}
+
+
+def _sampling_rows(comparisons: pd.DataFrame, benchmark: str, model: str) -> pd.DataFrame:
+    return _pick(comparisons, benchmark=benchmark, model=model, family="sampling", subset="all")
+
+
+def _describe(row: pd.Series, study: Study) -> str:
+    control = row["control"]
+    if row["family"] == "sampling" and study.sampling_kind(row["control_sampling"]) != row["control_sampling"]:
+        control += f" ({study.sampling_kind(row['control_sampling'])})"
+    return (f"{row['setting']} {metric_label(row['metric'])}, {row['treatment']} vs {control}: {_values(row)}, "
+            f"{fmt_delta(row)} ({fmt_size(row)}) -> {row['outcome']}")
+
+
+def claim_best_multilingual(comparisons, study, benchmark, model) -> dict:
+    rows = _pick(_sampling_rows(comparisons, benchmark, model), setting="multilingual", headline=True)
+    if study.hybrid_sampling() is None:
+        return _claim("C1", benchmark, model, NOT_TESTED, "no hybrid sampling (0 < alpha < 1) in the config")
+    if rows.empty:
+        why = ("only one sampling was run" if _sampling_rows(comparisons, benchmark, model).empty
+               else "the benchmark has no multilingual setting")
+        return _claim("C1", benchmark, model, NOT_TESTED, why)
+    status = SUPPORTED if (rows.outcome == "better").all() else NOT_SUPPORTED
+    evidence = "; ".join(_describe(row, study) for _, row in rows.iterrows())
+    if status == NOT_SUPPORTED and (rows.delta > 0).all():
+        evidence += " (hybrid has the highest mean, but not significantly so against every sampling)"
+    return _claim("C1", benchmark, model, status, evidence)
+
+
+def claim_language_bias(comparisons, study, benchmark, model) -> dict:
+    xx = study.samplings_of_kind("X-X")
+    if not xx:
+        return _claim("C2", benchmark, model, NOT_TESTED, "no X-X sampling (alpha = 1) in the config")
+    rows = _sampling_rows(comparisons, benchmark, model)
+    rows = rows[(rows.metric == "rank_distance") & rows.control_sampling.isin(xx)]
+    if rows.empty:
+        return _claim("C2", benchmark, model, NOT_TESTED,
+                      "no multilingual rank distance for hybrid and X-X runs of this benchmark")
+    status = SUPPORTED if (rows.outcome == "better").all() else NOT_SUPPORTED
+    return _claim("C2", benchmark, model, status, "; ".join(_describe(row, study) for _, row in rows.iterrows()))
+
+
+def claim_all_settings(comparisons, study, benchmark, model) -> dict:
+    base = _pick(comparisons, benchmark=benchmark, model=model, subset="all", headline=True)
+    zeroshot, sampling = base[base.family == "zeroshot"], base[base.family == "sampling"]
+    present = [s for s in SETTINGS if s in set(base.setting)]
+    if len(present) < len(SETTINGS):
+        return _claim("C3", benchmark, model, NOT_TESTED,
+                      f"the benchmark has only the {', '.join(present) or 'no'} setting(s)")
+    if zeroshot.empty and sampling.empty:
+        return _claim("C3", benchmark, model, NOT_TESTED, "neither the model before fine-tuning nor another "
+                      "sampling was run to compare the hybrid run with")
+    failures, evidence = [], []
+    for setting in SETTINGS:
+        z = zeroshot[zeroshot.setting == setting]
+        s = sampling[sampling.setting == setting]
+        if not z.empty and (z.outcome != "better").any():
+            failures.append(f"{setting}: not significantly better than zero-shot")
+        if (s.outcome == "worse").any():
+            failures.append(f"{setting}: worse than {', '.join(s[s.outcome == 'worse'].control)}")
+        evidence += [_describe(row, study) for _, row in pd.concat([z, s]).iterrows()]
+    missing = []
+    if zeroshot.empty:
+        missing.append("no zero-shot run: improvement over the untrained model not tested")
+    if sampling.empty:
+        missing.append("no other sampling run: only the comparison with the untrained model")
+    status = NOT_SUPPORTED if failures else SUPPORTED
+    text = "; ".join(failures + evidence + missing)
+    return _claim("C3", benchmark, model, status, text)
+
+
+def claim_unseen_languages(comparisons, study, benchmark, model) -> dict:
+    unseen = study.unseen_languages(benchmark)
+    if not unseen:
+        return _claim("C4", benchmark, model, NOT_TESTED, "every language of the benchmark was trained on")
+    rows = _pick(comparisons, benchmark=benchmark, model=model, family="zeroshot", headline=True)
+    if rows.empty:
+        return _claim("C4", benchmark, model, NOT_TESTED, "no zero-shot (untrained) run to compare with")
+    unseen_rows = rows[rows.subset == ("unseen" if study.has_seen_and_unseen(benchmark) else "all")]
+    if unseen_rows.empty:
+        return _claim("C4", benchmark, model, NOT_TESTED, "no comparison on the pairs with an unseen language")
+    status = SUPPORTED if (unseen_rows.outcome == "better").all() else NOT_SUPPORTED
+    evidence = [f"languages never trained on: {', '.join(unseen)}"]
+    for _, row in unseen_rows.iterrows():
+        evidence.append(f"unseen-language pairs, {_describe(row, study)}")
+        seen = rows[(rows.subset == "seen") & (rows.setting == row["setting"])]
+        if not seen.empty:
+            evidence.append(f"{row['setting']} on seen-language pairs: {seen.iloc[0]['treatment']} "
+                            f"{seen.iloc[0]['treatment_value']:.3f} (unseen {row['treatment_value']:.3f})")
+    return _claim("C4", benchmark, model, status, "; ".join(evidence))
+
+
+def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> dict:
+    sampling = study.hybrid_sampling() or study.main_sampling
+    rows = _pick(comparisons, benchmark=benchmark, model=model, family="scaling", subset="all",
+                 setting="cross-lingual", headline=True, treatment_sampling=sampling)
+    rows = rows[rows.treatment_variant.map(study.is_layerwise)]
+    if rows.empty:
+        why = ("the benchmark has no cross-lingual setting"
+               if "cross-lingual" not in set(comparisons[comparisons.benchmark == benchmark].setting)
+               else f"no layer-wise variant was run beside a uniform one under {sampling} batches")
+        return _claim(claim, benchmark, model, NOT_TESTED, why)
+    like = rows.apply(lambda r: r["control_variant"] == (study.matched_uniform_lora(r["treatment_variant"])
+                                                         or study.baseline), axis=1)
+    like_for_like = rows[like]
+    winners = like_for_like[like_for_like.outcome == "better"]
+    status = SUPPORTED if not winners.empty else NOT_SUPPORTED
+    summary = []
+    for outcome, words in (("better", "significantly better than its uniform counterpart"),
+                           ("worse", "significantly worse than its uniform counterpart"),
+                           ("indistinguishable", "indistinguishable from its uniform counterpart")):
+        names = [f"{r.treatment_variant} (vs {r.control_variant})"
+                 for r in like_for_like[like_for_like.outcome == outcome].itertuples()]
+        if names:
+            summary.append(f"{words}: {', '.join(names)}")
+    behind = rows[~like & (rows.outcome == "worse")]
+    if not behind.empty:
+        summary.append(f"but still significantly worse than {study.baseline} (full fine-tuning, uniform learning "
+                       f"rate): {', '.join(behind.treatment_variant)}")
+    if rows.single_seed.all():
+        summary.append("single seed: a difference between training runs cannot be excluded")
+    evidence = "; ".join(summary) + ". Numbers: " + "; ".join(_describe(row, study) for _, row in rows.iterrows())
+    return _claim(claim, benchmark, model, status, evidence)
+
+
+def research_answer(claims: pd.DataFrame) -> list[str]:
+    """One line per benchmark for the research question (claims C5 and C5-largest)."""
+    lines = []
+    for row in claims[claims.claim.isin(["C5", "C5-largest"])].itertuples():
+        summary = str(row.evidence).split(" Numbers: ")[0]
+        who = "largest model, " if row.claim == "C5-largest" else ""
+        lines.append(f"**Research question** ({row.benchmark}, {who}{row.model}, cross-lingual): "
+                     f"{row.verdict}; {summary}")
+    return lines
+
+
+def claims_table(comparisons: pd.DataFrame, study: Study, model_sizes: dict[str, int]) -> pd.DataFrame:
+    """One row per claim x benchmark x model (C5-largest: the largest model only)."""
+    models = sorted({r.model for r in study.runs if r.trained})
+    rows: list[dict] = []
+    for benchmark in study.benchmarks:
+        for model in models:
+            rows.append(claim_best_multilingual(comparisons, study, benchmark, model))
+            rows.append(claim_language_bias(comparisons, study, benchmark, model))
+            rows.append(claim_all_settings(comparisons, study, benchmark, model))
+            rows.append(claim_unseen_languages(comparisons, study, benchmark, model))
+            rows.append(claim_layerwise(comparisons, study, benchmark, model))
+        if models:
+            largest = max(models, key=lambda m: (model_sizes.get(m, 0), m))
+            row = claim_layerwise(comparisons, study, benchmark, largest, "C5-largest")
+            note = f"largest model run: {largest} ({fmt_parameters(model_sizes.get(largest))})"
+            if len(models) == 1:
+                note += "; it is the only model size in this run, so this repeats C5"
+            row["evidence"] = note + "; " + row["evidence"]
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["claim", "statement", "benchmark", "model", "verdict", "criterion",
+                                       "evidence"])
