@@ -19,6 +19,7 @@ family. Prefixes added by wrappers (peft's `base_model.model.`, DDP's
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,17 +96,9 @@ BERT = Architecture(
     input_names=("input_ids", "attention_mask", "token_type_ids"),
 )
 
-XLMR_XL = Architecture(
-    family="xlm-roberta-xl",
-    model_types=("xlm-roberta-xl",),
-    block_re=_BERT_BLOCK,
-    embedding_re=re.compile(r"embeddings"),
-    word_embedding_re=re.compile(r"word_embeddings"),
-    lora_target_regex=_BERT_LORA,
-    block_key=r"layer\.{i}\..*",
-    blocks_path="encoder.layer",
-    input_names=("input_ids", "attention_mask", "token_type_ids"),
-)
+# XLM-R XL/XXL keep BERT's parameter names (their final encoder.LayerNorm is
+# mapped to layer L+1 by the shared block logic); only the family differs.
+XLMR_XL = dataclasses.replace(BERT, family="xlm-roberta-xl", model_types=("xlm-roberta-xl",))
 
 T5_ENCODER = Architecture(
     family="t5-encoder",

@@ -22,7 +22,6 @@ from xlir.io_utils import InputError, atomic_dir, get_logger, read_json, write_j
 from xlir.pyserini_run import run_pyserini_module
 from xlir.retrieval.trec import (
     candidates_by_language,
-    open_trec_run,
     questions_by_language,
     select_languages,
 )
@@ -168,21 +167,6 @@ def read_index_manifest(index_dir: str | Path, kind: str) -> dict:
     return manifest
 
 
-def _relevant_in_pools(qrels_path: str | Path | None, names: list[str]) -> dict[str, dict[str, dict[str, int]]] | None:
-    """Per pool name (a language or `all`), per qid, the graded relevant docids in that pool."""
-    if qrels_path is None:
-        return None
-    from xlir.metrics import read_qrels_graded
-
-    graded = read_qrels_graded(qrels_path)
-    pools: dict[str, dict[str, dict[str, int]]] = {}
-    for name in names:
-        prefix = "" if name == POOLED else f"{name}:"
-        pools[name] = {qid: {d: rel for d, rel in docs.items() if rel > 0 and d.startswith(prefix)}
-                       for qid, docs in graded.items()}
-    return pools
-
-
 def dense_search(
     embeddings_dir: str | Path,
     questions_jsonl: str | Path,
@@ -235,11 +219,11 @@ def dense_search(
     from pyserini.search.faiss import FaissSearcher
     from tqdm import tqdm
 
-    from xlir.retrieval.ranks import RANKS_MANIFEST, open_ranks, trec_order_ranks
+    from xlir.retrieval.ranks import open_run_outputs, relevant_by_pool, trec_order_ranks, write_ranks_manifest
 
     faiss.omp_set_num_threads(max(1, int(threads)))
     names = [*manifest["languages"], *([manifest["pooled"]] if manifest.get("pooled") else [])]
-    relevant = _relevant_in_pools(qrels_path, names)
+    relevant = relevant_by_pool(qrels_path, names)
     summary: dict = {"runs": {}}
     progress = tqdm(total=len(names) * len(queries), desc="dense search", unit="run", mininterval=5)
     with contextlib.ExitStack() as stack:
@@ -258,10 +242,7 @@ def dense_search(
                     continue
                 tick = time.perf_counter()
                 run_name = f"{qlang}-{name}"
-                with contextlib.ExitStack() as files:
-                    writer = files.enter_context(open_trec_run(staging / f"{run_name}.trec", tag))
-                    ranks = (files.enter_context(open_ranks(ranks_staging / f"{run_name}.tsv"))
-                             if ranks_staging else None)
+                with open_run_outputs(staging, ranks_staging, run_name, tag) as (writer, ranks):
                     for start in range(0, len(qids), batch_size):
                         chunk = qids[start:start + batch_size]
                         scores, rows = searcher.index.search(np.ascontiguousarray(qmatrix[start:start + batch_size]), k)
@@ -293,8 +274,7 @@ def dense_search(
                 progress.update(1)
             del searcher
         if ranks_staging is not None:
-            write_json(ranks_staging / RANKS_MANIFEST, {"retriever": "dense", "depth": depth, "trec_depth": trec_depth,
-                                                        "runs": summary["runs"]})
+            write_ranks_manifest(ranks_staging, "dense", depth, trec_depth, summary["runs"])
     progress.close()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     log.info("dense search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])

@@ -45,7 +45,6 @@ from xlir.pyserini_run import run_pyserini_module
 from xlir.retrieval.dense import MANIFEST, POOLED, read_index_manifest
 from xlir.retrieval.trec import (
     candidates_by_language,
-    open_trec_run,
     questions_by_language,
     select_languages,
 )
@@ -378,8 +377,7 @@ def bm25_search(
         raise ValueError(f"depth must be positive or None, got {depth}")
     if (qrels_path is None) != (out_ranks_dir is None):
         raise ValueError("qrels_path and out_ranks_dir go together")
-    from xlir.retrieval.dense import _relevant_in_pools
-    from xlir.retrieval.ranks import RANKS_MANIFEST, open_ranks, ranks_from_hits
+    from xlir.retrieval.ranks import open_run_outputs, ranks_from_hits, relevant_by_pool, write_ranks_manifest
     started = time.perf_counter()
     index_dir, out_trec_dir = Path(index_dir), Path(out_trec_dir)
     manifest = read_index_manifest(index_dir, "bm25")
@@ -387,7 +385,7 @@ def bm25_search(
     from tqdm import tqdm
 
     names = [*manifest["languages"], *([manifest["pooled"]] if manifest.get("pooled") else [])]
-    relevant = _relevant_in_pools(qrels_path, names)
+    relevant = relevant_by_pool(qrels_path, names)
     summary: dict = {"runs": {}, "k1": k1, "b": b}
     progress = tqdm(total=len(names) * len(questions), desc="bm25 search", unit="run", mininterval=5)
     with contextlib.ExitStack() as stack:
@@ -409,10 +407,7 @@ def bm25_search(
                 qids = [str(record["qid"]) for record in records]
                 texts = list(_analysed((str(record["text"]) for record in records), tokenize))
                 keep = k if trec_depth is None else min(k, int(trec_depth))
-                with contextlib.ExitStack() as files:
-                    writer = files.enter_context(open_trec_run(staging / f"{run_name}.trec", tag))
-                    ranks = (files.enter_context(open_ranks(ranks_staging / f"{run_name}.tsv"))
-                             if ranks_staging else None)
+                with open_run_outputs(staging, ranks_staging, run_name, tag) as (writer, ranks):
                     for start in range(0, len(qids), batch_size):
                         chunk = qids[start:start + batch_size]
                         hits = searcher.batch_search(texts[start:start + batch_size], chunk, k=k, threads=threads)
@@ -431,8 +426,7 @@ def bm25_search(
                 progress.update(1)
             searcher.close()
         if ranks_staging is not None:
-            write_json(ranks_staging / RANKS_MANIFEST, {"retriever": "bm25", "depth": depth, "trec_depth": trec_depth,
-                                                        "k1": k1, "b": b, "runs": summary["runs"]})
+            write_ranks_manifest(ranks_staging, "bm25", depth, trec_depth, summary["runs"], k1=k1, b=b)
     progress.close()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     log.info("bm25 search: %d runs in %.1fs", len(summary["runs"]), summary["seconds"])

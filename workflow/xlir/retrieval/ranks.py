@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlir.io_utils import InputError, atomic_open
+from xlir.io_utils import InputError, atomic_open, write_json
 
 COLUMNS = ("qid", "docid", "rel", "rank", "score", "n_ranked")
 RANKS_MANIFEST = "manifest.json"
@@ -112,3 +112,33 @@ def read_ranks(path: str | Path) -> dict[str, dict]:
             except ValueError as error:
                 raise InputError(f"{path}: line {number}: expected integer rel, rank and n_ranked ({error})") from None
     return out
+
+
+def relevant_by_pool(qrels_path: str | Path | None, pools: list[str]) -> dict[str, dict[str, dict[str, int]]] | None:
+    """Per pool (a language, or `all` for the pooled candidates), per qid, the
+    graded relevant docids in that pool; None without qrels."""
+    if qrels_path is None:
+        return None
+    from xlir.metrics import read_qrels_graded
+
+    graded = read_qrels_graded(qrels_path)
+    return {pool: {qid: {d: rel for d, rel in docs.items() if rel > 0 and (pool == "all" or d.startswith(f"{pool}:"))}
+                   for qid, docs in graded.items()}
+            for pool in pools}
+
+
+@contextlib.contextmanager
+def open_run_outputs(trec_dir: Path, ranks_dir: Path | None, run_name: str, tag: str):
+    """The TREC writer of one run file and, when `ranks_dir` is given, its ranks writer (else None)."""
+    from xlir.retrieval.trec import open_trec_run
+
+    with contextlib.ExitStack() as files:
+        writer = files.enter_context(open_trec_run(trec_dir / f"{run_name}.trec", tag))
+        ranks = files.enter_context(open_ranks(ranks_dir / f"{run_name}.tsv")) if ranks_dir else None
+        yield writer, ranks
+
+
+def write_ranks_manifest(ranks_dir: Path, retriever: str, depth: int | None, trec_depth: int | None,
+                         runs: dict, **extra) -> None:
+    write_json(ranks_dir / RANKS_MANIFEST, {"retriever": retriever, "depth": depth, "trec_depth": trec_depth,
+                                            **extra, "runs": runs})

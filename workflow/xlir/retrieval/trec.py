@@ -89,46 +89,36 @@ def read_trec_run(path: str | Path) -> dict[str, list[Hit]]:
     return {qid: [(docid, score) for _, docid, score in sorted(hits)] for qid, hits in ranked.items()}
 
 
-def questions_by_language(questions_jsonl: str | Path) -> dict[str, list[dict]]:
-    """Group `questions.jsonl` records by `lang` (sorted by language, file order
-    within one); check that qids are present and unique."""
-    path = Path(questions_jsonl)
+def _group_by_language(path: str | Path, id_key: str, what: str, *, no_whitespace: bool) -> dict[str, list[dict]]:
+    """Group a prepared `{what}.jsonl` by `lang` (sorted by language, file order within
+    one); check that `id_key` is present, unique (and free of whitespace when asked)."""
+    path = Path(path)
     grouped: dict[str, list[dict]] = {}
     seen: set[str] = set()
     for number, record in enumerate(read_jsonl(path), start=1):
-        for key in ("qid", "lang", "text"):
+        for key in (id_key, "lang", "text"):
             if key not in record:
                 raise InputError(f"{path}: record {number}: missing field {key!r}")
-        qid = str(record["qid"])
-        if qid in seen:
-            raise InputError(f"{path}: record {number}: duplicate qid {qid!r}")
-        seen.add(qid)
+        identifier = str(record[id_key])
+        if identifier in seen:
+            raise InputError(f"{path}: record {number}: duplicate {id_key} {identifier!r}")
+        if no_whitespace and any(ch.isspace() for ch in identifier):
+            raise InputError(f"{path}: record {number}: {id_key} {identifier!r} contains whitespace")
+        seen.add(identifier)
         grouped.setdefault(str(record["lang"]), []).append(record)
     if not grouped:
-        raise InputError(f"{path}: no questions")
+        raise InputError(f"{path}: no {what}")
     return dict(sorted(grouped.items()))
+
+
+def questions_by_language(questions_jsonl: str | Path) -> dict[str, list[dict]]:
+    """`questions.jsonl` grouped by language; qids present and unique."""
+    return _group_by_language(questions_jsonl, "qid", "questions", no_whitespace=False)
 
 
 def candidates_by_language(candidates_jsonl: str | Path) -> dict[str, list[dict]]:
-    """Group `candidates.jsonl` records by `lang` (sorted by language, file order
-    within one); check that cids are present and unique."""
-    path = Path(candidates_jsonl)
-    grouped: dict[str, list[dict]] = {}
-    seen: set[str] = set()
-    for number, record in enumerate(read_jsonl(path), start=1):
-        for key in ("cid", "lang", "text"):
-            if key not in record:
-                raise InputError(f"{path}: record {number}: missing field {key!r}")
-        cid = str(record["cid"])
-        if cid in seen:
-            raise InputError(f"{path}: record {number}: duplicate cid {cid!r}")
-        if any(ch.isspace() for ch in cid):
-            raise InputError(f"{path}: record {number}: cid {cid!r} contains whitespace")
-        seen.add(cid)
-        grouped.setdefault(str(record["lang"]), []).append(record)
-    if not grouped:
-        raise InputError(f"{path}: no candidates")
-    return dict(sorted(grouped.items()))
+    """`candidates.jsonl` grouped by language; cids present, unique, without whitespace."""
+    return _group_by_language(candidates_jsonl, "cid", "candidates", no_whitespace=True)
 
 
 def select_languages(available: Iterable[str], languages: Iterable[str] | None, path: str | Path) -> list[str]:
