@@ -7,7 +7,7 @@ import pytest
 
 from xlir.batching import plan_batches
 from xlir.io_utils import InputError, write_jsonl
-from xlir.leakage import LeakageError, check_leakage, find_overlap, normalise
+from xlir.leakage import LeakageError, check_leakage, drop_overlapping_pairs, find_overlap, normalise
 
 
 def make_pairs(n: int, langs=("en", "es", "ca")) -> list[dict]:
@@ -83,3 +83,42 @@ def test_check_leakage_fails_and_writes_nothing_final(tmp_path):
     assert report["exact_question_overlap"] == 1
     passed = check_leakage(tmp_path / "train.jsonl", prepared, tmp_path / "leak.json", fail_on_overlap=False)
     assert passed["total_overlap"] == 1 and not passed["passed"]
+
+
+def test_drop_overlapping_pairs_then_the_check_passes(tmp_path):
+    pairs = make_pairs(6)
+    pairs[4]["texts"]["es"]["answer"] = "El río más largo de Europa es el Volga, que desemboca en el mar Caspio."
+    write_jsonl(tmp_path / "train.jsonl", pairs)
+    first, second = tmp_path / "bench-a" / "prepared", tmp_path / "bench-b" / "prepared"
+    # bench-a: an exact question overlap with pair 1 (case and punctuation differ)
+    write_jsonl(first / "questions.jsonl", [{"qid": "en:x", "text": "EN question 1?"}, {"qid": "en:y", "text": "unseen"}])
+    write_jsonl(first / "candidates.jsonl", [{"cid": "en:0:0", "text": "novel text"}])
+    # bench-b: pair 4's Spanish answer up to case and punctuation
+    write_jsonl(second / "questions.jsonl", [{"qid": "de:z", "text": "neue Frage"}])
+    write_jsonl(second / "candidates.jsonl",
+                [{"cid": "es:3:1", "text": "El río más largo de Europa es el Volga, que desemboca en el Mar Caspio!"},
+                 {"cid": "es:3:2", "text": "Otra frase sin relación alguna con el entrenamiento."}])
+    report = drop_overlapping_pairs(tmp_path / "train.jsonl", [first, second], tmp_path / "kept.jsonl",
+                                    tmp_path / "dropped.json")
+    assert (report["n_pairs_in"], report["n_pairs_kept"], report["n_pairs_dropped"]) == (6, 4, 2)
+    assert sorted(report["dropped"]) == ["c-0001", "c-0004"]
+    assert report["overlaps_by_benchmark"] == {"bench-a": {"exact": 1, "near": 0}, "bench-b": {"exact": 1, "near": 0}}
+    assert report["dropped"]["c-0001"][0]["eval"] == "bench-a question en:x"
+    kept = [json.loads(line)["pair_id"] for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    assert kept == ["c-0000", "c-0002", "c-0003", "c-0005"]
+    for prepared in (first, second):
+        assert check_leakage(tmp_path / "kept.jsonl", prepared, tmp_path / f"{prepared.parent.name}.json")["passed"]
+
+
+def test_drop_overlapping_pairs_catches_near_duplicates(tmp_path):
+    pairs = make_pairs(2)
+    pairs[1]["texts"]["en"]["answer"] = "The mitochondria is the powerhouse of the cell and makes most of its energy."
+    write_jsonl(tmp_path / "train.jsonl", pairs)
+    prepared = tmp_path / "bench" / "prepared"
+    write_jsonl(prepared / "questions.jsonl", [{"qid": "en:q", "text": "unrelated question"}])
+    write_jsonl(prepared / "candidates.jsonl",
+                [{"cid": "en:1:0", "text": "The mitochondria is the powerhouse of the cell and makes most of the energy."}])
+    report = drop_overlapping_pairs(tmp_path / "train.jsonl", [prepared], tmp_path / "kept.jsonl",
+                                    tmp_path / "dropped.json")
+    assert report["overlaps_by_benchmark"] == {"bench": {"exact": 0, "near": 1}}
+    assert list(report["dropped"]) == ["c-0001"] and report["dropped"]["c-0001"][0]["jaccard"] >= 0.8

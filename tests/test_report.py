@@ -240,3 +240,20 @@ def test_model_size_figure_needs_two_sizes(tmp_path):
     name = figures.model_size(table, {"small": 30_000_000, "base": 280_000_000}, "b", "map", study, tmp_path)
     assert name and (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
     assert figures.model_size(table[table.model == "small"], {"small": 1}, "b", "map", study, tmp_path) is None
+
+
+def test_dropped_training_pairs_are_listed(tmp_path):
+    from xlir.io_utils import write_json
+    from xlir.report.provenance import dropped_pairs_text
+
+    assert dropped_pairs_text(tmp_path) is None
+    write_json(tmp_path / "checks" / "dropped_training_pairs.json",
+               {"n_pairs_in": 534, "n_pairs_kept": 532, "n_pairs_dropped": 2,
+                "dropped": {"trivia-0161": [{"eval": "mlqa-r candidate en:39:2", "train": "trivia-0161/en/answer",
+                                             "text": "George."}],
+                            "trivia-0200": [{"eval": "xquad-r question de:7", "train": "trivia-0200/de/question",
+                                             "jaccard": 0.83, "eval_text": "Wer war es?", "train_text": "Wer war das?"}]}})
+    text = dropped_pairs_text(tmp_path)
+    assert "2 of 534 training pairs were dropped" in text and "532 pairs kept" in text
+    assert 'trivia-0161 (exact: mlqa-r candidate en:39:2, "George.")' in text
+    assert 'trivia-0200 (Jaccard 0.83: xquad-r question de:7, "Wer war es?")' in text

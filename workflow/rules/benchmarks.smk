@@ -70,9 +70,30 @@ rule prepare_benchmark:
         "{params.subsample} --out-dir {params.out_dir} --log {log} 2>> {log}"
 
 
-rule check_leakage:
+rule drop_overlapping_pairs:
     input:
         train=f"{RESULTS}/data/train/pairs.jsonl",
+        questions=expand(f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl", benchmark=BENCHMARKS),
+        candidates=expand(f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl", benchmark=BENCHMARKS),
+    output:
+        pairs=f"{RESULTS}/data/train/pairs.zeroshot.jsonl",
+        report=f"{RESULTS}/checks/dropped_training_pairs.json",
+    params:
+        prepared=" ".join(f"{RESULTS}/benchmarks/{b}/prepared" for b in BENCHMARKS),
+        ngram=config["leakage"]["ngram"],
+        threshold=config["leakage"]["jaccard_threshold"],
+    log:
+        f"{RESULTS}/logs/drop_overlapping_pairs.log",
+    benchmark:
+        f"{RESULTS}/timing/drop_overlapping_pairs.tsv"
+    shell:
+        "xlir drop-overlapping-pairs --train {input.train} --prepared {params.prepared} --ngram {params.ngram} "
+        "--threshold {params.threshold} --out {output.pairs} --out-report {output.report} --log {log} 2>> {log}"
+
+
+rule check_leakage:
+    input:
+        train=TRAIN_PAIRS,
         questions=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl",
         candidates=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl",
     output:

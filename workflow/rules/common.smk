@@ -10,8 +10,13 @@ SAMPLINGS = list(config["samplings"])
 SEEDS = [int(s) for s in config["seeds"]]
 BENCHMARKS = list(config["benchmarks"])
 MT_LANGS = list(config["translation"]["languages"])
+# the training pairs every run learns from: with leakage.drop_overlapping_pairs, those left after
+# dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
+TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
+               else f"{RESULTS}/data/train/pairs.jsonl")
 
-_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64, "device": "cpu",
+_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64,
+                   "encode_precision": "fp32", "device": "cpu",
                    "hub_id": None, "revision": None, "path": None}
 
 

@@ -45,6 +45,8 @@ def report_inputs(wildcards):
         inputs += [f"{run_dir(*cell)}/{name}" for name in ("param_groups.tsv", "train_log.tsv", "train_summary.json")]
     inputs += [f"{RESULTS}/data/mt/{lang}.quality.json" for lang in MT_LANGS]
     inputs += [f"{RESULTS}/checks/leakage_{b}.json" for b in BENCHMARKS]
+    if config["leakage"]["drop_overlapping_pairs"]:
+        inputs += [f"{RESULTS}/checks/dropped_training_pairs.json"]
     inputs += [f"{RESULTS}/benchmarks/{b}/prepared/stats.json" for b in BENCHMARKS]
     inputs += [f"{RESULTS}/data/train/stats.json"]
     inputs += [f"{RESULTS}/models/{m}/base" for m in MODELS]

@@ -18,6 +18,7 @@ rule encode:
         max_length=lambda w: model_cfg(w.model)["encode_max_length"] or model_cfg(w.model)["max_length"],
         pooling=lambda w: model_cfg(w.model)["pooling"],
         device=lambda w: model_cfg(w.model)["device"],
+        precision=lambda w: model_cfg(w.model)["encode_precision"],
         cache=f"{RESULTS}/cache/embeddings",
     wildcard_constraints:
         **DENSE_CONSTRAINTS,
@@ -32,7 +33,7 @@ rule encode:
     shell:
         "xlir encode --model {input.model} --prepared {params.prepared} --batch-size {params.batch_size} "
         "--max-length {params.max_length} --pooling {params.pooling} --device {params.device} "
-        "--threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
+        "--precision {params.precision} --threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
 
 
 rule index_dense:

@@ -3,7 +3,7 @@
 
 rule plan_batches:
     input:
-        f"{RESULTS}/data/train/pairs.jsonl",
+        TRAIN_PAIRS,
     output:
         f"{RESULTS}/batches/{{sampling}}/seed{{seed}}.jsonl",
     params:
@@ -79,7 +79,7 @@ def train_gpus(model):
 rule train:
     input:
         model=f"{RESULTS}/models/{{model}}/base",
-        train=f"{RESULTS}/data/train/pairs.jsonl",
+        train=TRAIN_PAIRS,
         plan=f"{RESULTS}/batches/{{sampling}}/seed{{seed}}.jsonl",
         # zero-shot guarantee: no run trains before every benchmark passed the leakage check
         leakage=expand(f"{RESULTS}/checks/leakage_{{benchmark}}.json", benchmark=BENCHMARKS),

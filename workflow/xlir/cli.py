@@ -117,6 +117,12 @@ def cmd_check_leakage(a: argparse.Namespace) -> None:
     check_leakage(a.train, a.prepared, a.out, a.ngram, a.threshold, a.fail_on_overlap)
 
 
+def cmd_drop_overlapping_pairs(a: argparse.Namespace) -> None:
+    from xlir.leakage import drop_overlapping_pairs
+
+    drop_overlapping_pairs(a.train, a.prepared, a.out, a.out_report, a.ngram, a.threshold)
+
+
 def cmd_plan_batches(a: argparse.Namespace) -> None:
     from xlir.batching import write_batch_plan
     from xlir.io_utils import read_jsonl
@@ -139,7 +145,8 @@ def cmd_encode(a: argparse.Namespace) -> None:
     from xlir.encode import encode_benchmark
 
     encode_benchmark(a.model, a.prepared, a.out, batch_size=a.batch_size, max_length=a.max_length,
-                     pooling=a.pooling, threads=a.threads, device=a.device, cache_dir=a.cache_dir)
+                     pooling=a.pooling, threads=a.threads, device=a.device, cache_dir=a.cache_dir,
+                     precision=a.precision)
 
 
 def cmd_index_dense(a: argparse.Namespace) -> None:
@@ -316,6 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-overlap", type=lambda s: s.lower() == "true", default=True)
     p.add_argument("--out", required=True, type=Path)
 
+    p = add("drop-overlapping-pairs", cmd_drop_overlapping_pairs,
+            "zero-shot filter: drop training pairs that overlap any evaluation text")
+    p.add_argument("--train", required=True, type=Path)
+    p.add_argument("--prepared", required=True, type=Path, nargs="+", help="prepared benchmark folders")
+    p.add_argument("--ngram", type=int, default=5)
+    p.add_argument("--threshold", type=float, default=0.8)
+    p.add_argument("--out", required=True, type=Path, help="the kept pairs (JSONL)")
+    p.add_argument("--out-report", required=True, type=Path, help="dropped pair ids and what they matched (JSON)")
+
     p = add("plan-batches", cmd_plan_batches, "hybrid batch plan for one sampling and seed")
     p.add_argument("--train", required=True, type=Path)
     p.add_argument("--languages", type=_langs, required=True)
@@ -349,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", default="mean")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                   help="bf16: forward pass under bf16 autocast; auto: bf16 on a CUDA device that supports it")
     p.add_argument("--cache-dir", type=Path, help="embedding cache keyed by model weights and texts")
     p.add_argument("--out", required=True, type=Path)
 

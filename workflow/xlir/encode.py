@@ -14,6 +14,7 @@ import torch
 
 from xlir.encoder import DualEncoder
 from xlir.io_utils import atomic_dir, file_sha256, get_logger, read_json, read_jsonl, write_json
+from xlir.train_options import resolve_precision
 
 log = get_logger("encode")
 
@@ -23,23 +24,32 @@ def model_fingerprint(model_dir: Path) -> str:
     return file_sha256(weights[0])[:16] if weights else "unknown"
 
 
-def cache_key(model_dir: Path, prepared_dir: Path, max_length: int, pooling: str) -> str:
-    """What the embeddings depend on: the weights, the texts, the truncation and the pooling."""
+def cache_key(model_dir: Path, prepared_dir: Path, max_length: int, pooling: str, precision: str = "fp32") -> str:
+    """What the embeddings depend on: the weights, the texts, the truncation, the pooling and
+    the precision of the forward pass (fp32 keys are those written before precision existed)."""
     weights = sorted(Path(model_dir).glob("*.safetensors"))
     parts = [file_sha256(w) for w in weights] + [
         file_sha256(Path(prepared_dir) / "questions.jsonl"), file_sha256(Path(prepared_dir) / "candidates.jsonl"),
         f"max_length={max_length}", f"pooling={pooling}"]
+    if precision != "fp32":
+        parts.append(f"precision={precision}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batch_size: int, max_length: int,
-                     pooling: str, threads: int, device: str = "cpu", cache_dir: Path | None = None) -> dict:
+                     pooling: str, threads: int, device: str = "cpu", cache_dir: Path | None = None,
+                     precision: str = "fp32") -> dict:
     """Encode every question and candidate once. With `cache_dir`, embeddings are
     cached under `{cache_dir}/{key}/` (key: model weights' SHA-256, the prepared
-    texts, max_length, pooling) and reused by any later job with the same key."""
+    texts, max_length, pooling, precision) and reused by any later job with the same key.
+    `precision`: fp32, bf16 (forward pass under bf16 autocast; embeddings stay fp32)
+    or auto (bf16 on a CUDA device that supports it, fp32 elsewhere)."""
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"config key models.<name>.encode_precision: '{precision}' is not fp32, bf16 or auto")
     torch.set_num_threads(max(1, threads))
     prepared_dir = Path(prepared_dir)
-    key = cache_key(model_dir, prepared_dir, max_length, pooling) if cache_dir else None
+    precision = resolve_precision(precision, device)
+    key = cache_key(model_dir, prepared_dir, max_length, pooling, precision) if cache_dir else None
     if key and (Path(cache_dir) / key / "meta.json").is_file():
         with atomic_dir(out_dir) as tmp:
             for path in (Path(cache_dir) / key).iterdir():
@@ -48,7 +58,7 @@ def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batc
         return read_json(Path(out_dir) / "meta.json")
     questions = read_jsonl(prepared_dir / "questions.jsonl")
     candidates = read_jsonl(prepared_dir / "candidates.jsonl")
-    encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length).to(device)
+    encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
     started = time.time()
     q_emb = encoder.encode([q["text"] for q in questions], "query", batch_size, progress=True)
     c_emb = encoder.encode([c["text"] for c in candidates], "passage", batch_size, progress=True)
@@ -60,7 +70,7 @@ def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batc
         (tmp / "candidates.ids").write_text("".join(c["cid"] + "\n" for c in candidates), encoding="utf-8")
         meta = {"model_fingerprint": model_fingerprint(model_dir), "n_questions": len(questions),
                 "n_candidates": len(candidates), "dim": int(q_emb.shape[1]) if len(q_emb) else 0,
-                "encode_seconds": round(seconds, 2),
+                "precision": precision, "encode_seconds": round(seconds, 2),
                 "texts_per_second": round((len(questions) + len(candidates)) / max(seconds, 1e-9), 1)}
         meta["cache_key"] = key
         write_json(tmp / "meta.json", meta)
@@ -68,5 +78,6 @@ def encode_benchmark(model_dir: Path, prepared_dir: Path, out_dir: Path, *, batc
         with atomic_dir(Path(cache_dir) / key) as tmp:
             for path in Path(out_dir).iterdir():
                 shutil.copyfile(path, tmp / path.name)
-    log.info("encoded %d questions and %d candidates in %.1fs", len(questions), len(candidates), seconds)
+    log.info("encoded %d questions and %d candidates in %.1fs (%s)", len(questions), len(candidates), seconds,
+             precision)
     return meta

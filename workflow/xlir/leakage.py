@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from xlir.io_utils import get_logger, read_jsonl, write_json
+from xlir.io_utils import get_logger, read_jsonl, write_json, write_jsonl
 
 log = get_logger("leakage")
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
@@ -118,4 +118,36 @@ def check_leakage(train_pairs_jsonl: Path, prepared_dir: Path, out_json: Path, n
         raise LeakageError(f"{total} evaluation texts overlap the training data (details in {out_json}.failed.json); "
                            f"set leakage.fail_on_overlap: false to continue anyway")
     write_json(out_json, report)
+    return report
+
+
+def drop_overlapping_pairs(train_pairs_jsonl: Path, prepared_dirs: list[Path], out_jsonl: Path, out_json: Path,
+                           ngram: int = 5, threshold: float = 0.8) -> dict:
+    """Remove every training pair with any text (question or answer, any language) that
+    overlaps an evaluation question or candidate of any prepared benchmark, by the same
+    exact and near-duplicate tests as `check_leakage`. Writes the kept pairs and a report
+    listing the dropped pair ids with the evaluation texts they matched."""
+    pairs = read_jsonl(train_pairs_jsonl)
+    train = training_texts(pairs)
+    matches: dict[str, list[dict]] = defaultdict(list)
+    per_benchmark = {}
+    for prepared_dir in prepared_dirs:
+        prepared_dir = Path(prepared_dir)
+        benchmark = prepared_dir.parent.name if prepared_dir.name == "prepared" else prepared_dir.name
+        evaluation = [(f"{benchmark} question {q['qid']}", q["text"]) for q in read_jsonl(prepared_dir / "questions.jsonl")]
+        evaluation += [(f"{benchmark} candidate {c['cid']}", c["text"])
+                       for c in read_jsonl(prepared_dir / "candidates.jsonl")]
+        found = find_overlap(train, evaluation, ngram, threshold)
+        per_benchmark[benchmark] = {"exact": len(found["exact"]), "near": len(found["near"])}
+        for hit in found["exact"] + found["near"]:
+            matches[hit["train"].split("/", 1)[0]].append(hit)
+    kept = [p for p in pairs if p["pair_id"] not in matches]
+    report = {"n_pairs_in": len(pairs), "n_pairs_kept": len(kept), "n_pairs_dropped": len(matches),
+              "ngram": ngram, "jaccard_threshold": threshold, "overlaps_by_benchmark": per_benchmark,
+              "dropped": {pair_id: hits for pair_id, hits in sorted(matches.items())}}
+    write_jsonl(out_jsonl, kept)
+    write_json(out_json, report)
+    log.info("zero-shot filter: dropped %d of %d training pairs that overlap the evaluation data (%s)",
+             len(matches), len(pairs), ", ".join(f"{b}: {c['exact']} exact, {c['near']} near"
+                                                  for b, c in per_benchmark.items()))
     return report

@@ -224,6 +224,9 @@ def data_section(doc: Document, study: Study, manifest: dict, results_dir: Path)
              "English original (consistency, not quality against human references).")
     doc.table(mt, digits=1)
     doc.heading("Zero-shot (leakage) check", 3)
+    dropped = provenance.dropped_pairs_text(results_dir)
+    if dropped:
+        doc.para(dropped)
     doc.table(provenance.leakage_table(results_dir, study.benchmarks))
 
 

@@ -186,6 +186,24 @@ def leakage_table(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def dropped_pairs_text(results_dir: Path) -> str | None:
+    """What rule drop_overlapping_pairs removed (leakage.drop_overlapping_pairs), or None when it did not run."""
+    path = results_dir / "checks" / "dropped_training_pairs.json"
+    if not path.exists():
+        return None
+    report = read_json(path)
+    examples = []
+    for pair_id, hits in report.get("dropped", {}).items():
+        first = hits[0]
+        kind = "exact" if "jaccard" not in first else f"Jaccard {first['jaccard']}"
+        examples.append(f"{pair_id} ({kind}: {first['eval']}, \"{first.get('text') or first.get('eval_text')}\")")
+    listed = "; ".join(examples[:10]) + (f"; and {len(examples) - 10} more" if len(examples) > 10 else "")
+    return (f"Before the check, {report['n_pairs_dropped']} of {report['n_pairs_in']} training pairs were dropped "
+            f"because one of their texts overlaps an evaluation question or candidate "
+            f"(leakage.drop_overlapping_pairs){': ' + listed if listed else ''}. The check below ran on the "
+            f"{report['n_pairs_kept']} pairs kept.")
+
+
 def benchmark_sizes(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
     rows = []
     for benchmark in benchmarks:
