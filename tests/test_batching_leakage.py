@@ -83,6 +83,7 @@ def test_check_leakage_fails_and_writes_nothing_final(tmp_path):
     assert report["exact_question_overlap"] == 1
     passed = check_leakage(tmp_path / "train.jsonl", prepared, tmp_path / "leak.json", fail_on_overlap=False)
     assert passed["total_overlap"] == 1 and not passed["passed"]
+    assert not (tmp_path / "leak.json.failed.json").exists()  # the stale failure report is gone
 
 
 def test_drop_overlapping_pairs_then_the_check_passes(tmp_path):

@@ -113,10 +113,12 @@ def check_leakage(train_pairs_jsonl: Path, prepared_dir: Path, out_json: Path, n
     report["passed"] = total == 0
     log.info("leakage: %d training texts vs %d questions + %d candidates: %d overlaps", len(train),
              len(questions), len(candidates), total)
+    failed_json = Path(str(out_json) + ".failed.json")
     if total and fail_on_overlap:
-        write_json(Path(str(out_json) + ".failed.json"), report)
+        write_json(failed_json, report)
         raise LeakageError(f"{total} evaluation texts overlap the training data (details in {out_json}.failed.json); "
                            f"set leakage.fail_on_overlap: false to continue anyway")
+    failed_json.unlink(missing_ok=True)  # a failure report from an earlier run no longer holds
     write_json(out_json, report)
     return report
 
