@@ -26,7 +26,8 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
@@ -57,15 +58,6 @@ LORA = {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "
 CASES = [("ddp", None, DECAY, False), ("ddp", 2, DECAY, False), ("fsdp", None, DECAY, False),
          ("fsdp", 3, DECAY, False), ("ddp", None, LORA, False), ("fsdp", 2, LORA, False),
          ("ddp", 2, DECAY, True), ("fsdp", None, DECAY, True), ("fsdp", 3, LORA, True)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 from xlir import architectures  # noqa: E402
 from xlir.encoder import DualEncoder  # noqa: E402
@@ -33,15 +34,6 @@ from xlir.scaling import (  # noqa: E402
     prepare_model_for_variant,
 )
 from xlir.train import train  # noqa: E402
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 FAMILIES = ("bert", "xlm-roberta", "xlm-roberta-xl", "mt5")
 TEXTS = [

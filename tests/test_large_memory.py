@@ -10,7 +10,8 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 from safetensors.torch import load_file  # noqa: E402
 
@@ -30,15 +31,6 @@ PASSAGES = ["paris is the capital of france", "shakespeare wrote hamlet", "plant
             "wasser ist wasserstoff und sauerstoff", "parís es la capital de francia", "hydrogen and oxygen",
             "how plants make food", "hamlet is a play"]
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

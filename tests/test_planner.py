@@ -19,7 +19,8 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 from tests.test_large_architectures import build_twin  # noqa: E402
 from xlir import planner  # noqa: E402
@@ -29,15 +30,6 @@ from xlir.planner import GPUS, PRESETS, Setup, estimate, flops_per_step, recomme
 
 REPO = Path(__file__).resolve().parents[1]
 GIB = 1024 ** 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _meta_model(shape: planner.ModelShape):

@@ -49,6 +49,15 @@ def training_texts(train_pairs: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
+def evaluation_texts(prepared_dir: Path, label: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(origin, text) of a prepared benchmark's questions and of its candidates; origins
+    read `{label}question {qid}` and `{label}candidate {cid}`."""
+    prepared_dir = Path(prepared_dir)
+    questions = [(f"{label}question {q['qid']}", q["text"]) for q in read_jsonl(prepared_dir / "questions.jsonl")]
+    candidates = [(f"{label}candidate {c['cid']}", c["text"]) for c in read_jsonl(prepared_dir / "candidates.jsonl")]
+    return questions, candidates
+
+
 def find_overlap(train: list[tuple[str, str]], evaluation: list[tuple[str, str]], n: int = 5,
                  threshold: float = 0.8, min_chars: int = 12, max_df: int = 200) -> dict:
     """Exact and near-duplicate overlaps between training and evaluation texts.
@@ -94,9 +103,7 @@ def check_leakage(train_pairs_jsonl: Path, prepared_dir: Path, out_json: Path, n
                   threshold: float = 0.8, fail_on_overlap: bool = True) -> dict:
     """Write overlap counts and examples; raise LeakageError when asked to and overlap exists."""
     train = training_texts(read_jsonl(train_pairs_jsonl))
-    prepared_dir = Path(prepared_dir)
-    questions = [(f"question {q['qid']}", q["text"]) for q in read_jsonl(prepared_dir / "questions.jsonl")]
-    candidates = [(f"candidate {c['cid']}", c["text"]) for c in read_jsonl(prepared_dir / "candidates.jsonl")]
+    questions, candidates = evaluation_texts(prepared_dir)
     result_q = find_overlap(train, questions, ngram, threshold)
     result_c = find_overlap(train, candidates, ngram, threshold)
     report = {
@@ -136,10 +143,8 @@ def drop_overlapping_pairs(train_pairs_jsonl: Path, prepared_dirs: list[Path], o
     for prepared_dir in prepared_dirs:
         prepared_dir = Path(prepared_dir)
         benchmark = prepared_dir.parent.name if prepared_dir.name == "prepared" else prepared_dir.name
-        evaluation = [(f"{benchmark} question {q['qid']}", q["text"]) for q in read_jsonl(prepared_dir / "questions.jsonl")]
-        evaluation += [(f"{benchmark} candidate {c['cid']}", c["text"])
-                       for c in read_jsonl(prepared_dir / "candidates.jsonl")]
-        found = find_overlap(train, evaluation, ngram, threshold)
+        questions, candidates = evaluation_texts(prepared_dir, f"{benchmark} ")
+        found = find_overlap(train, questions + candidates, ngram, threshold)
         per_benchmark[benchmark] = {"exact": len(found["exact"]), "near": len(found["near"])}
         for hit in found["exact"] + found["near"]:
             matches[hit["train"].split("/", 1)[0]].append(hit)

@@ -199,12 +199,7 @@ def rank_distance(ranked_docids: Sequence[str], relevant: Iterable[str]) -> floa
     4.0
     """
     relevant = _check_relevant(relevant)
-    ranks: dict[str, int] = {}
-    for rank, docid in enumerate(ranked_docids, start=1):
-        if docid in relevant and docid not in ranks:
-            ranks[docid] = rank
-            if len(ranks) == len(relevant):
-                break
+    ranks = relevant_ranks(ranked_docids, relevant)
     if len(ranks) < len(relevant):
         ranks_list = list(ranks.values()) + [len(ranked_docids) + 1]
     else:

@@ -81,13 +81,18 @@ def collect_measurements(manifest: dict) -> pd.DataFrame:
     return table.astype({"seed": int})
 
 
-def read_measurements(path: str | Path) -> pd.DataFrame:
+def read_csv_with_columns(path: str | Path, columns: list[str], dtype: dict[str, type], writer: str) -> pd.DataFrame:
+    """A CSV written by `xlir {writer}`: only empty cells are missing values; every column of `columns` must be there."""
     path = Path(path)
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"query_lang": str, "cand_lang": str})
-    missing = [c for c in COLUMNS if c not in table.columns]
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dtype)
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise InputError(f"{path}: missing columns {', '.join(missing)} (written by `xlir aggregate`)")
+        raise InputError(f"{path}: missing columns {', '.join(missing)} (written by `xlir {writer}`)")
     return table
+
+
+def read_measurements(path: str | Path) -> pd.DataFrame:
+    return read_csv_with_columns(path, COLUMNS, {"query_lang": str, "cand_lang": str}, "aggregate")
 
 
 def aggregate_metrics(manifest: dict, out_csv: str | Path) -> pd.DataFrame:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from xlir.io_utils import InputError, atomic_open, get_logger
+from xlir.report.aggregate import read_csv_with_columns
 from xlir.report.grid import (KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order)
 from xlir.stats import compare_paired, holm, macro_mean
 
@@ -305,11 +306,7 @@ def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
 
 
 def read_comparisons(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seeds": str, "seed_deltas": str})
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(f"{path}: missing columns {', '.join(missing)} (written by `xlir compare`)")
+    table = read_csv_with_columns(path, COLUMNS, {"seeds": str, "seed_deltas": str}, "compare")
     for column in ("headline", "higher_is_better", "single_seed", "significant"):
         table[column] = table[column].astype(str).str.lower() == "true"
     return table
