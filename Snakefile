@@ -1,6 +1,7 @@
 # xlir: layer-wise vs uniform parameter scaling for hybrid-batch multilingual dense retrieval.
 # Run:  snakemake --cores 2 all          (see README.md)
 import os
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
@@ -16,16 +17,29 @@ if not workflow.overwrite_configfiles:
 
 validate(config, schema="config/schema.yaml", set_default=True)
 
-# Jobs call the `xlir` command of the environment Snakemake runs in (e.g. .venv/bin).
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+# Jobs call the `xlir` command of the environment Snakemake runs in (e.g. .venv/bin): its
+# folder leads PATH in every job's shell (bash strict mode kept, as Snakemake's default prefix).
+shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
 
 
 include: "workflow/rules/common.smk"
+
+# the wildcards' values: the configured names (common.smk), and the untrained runs' placeholders
+wildcard_constraints:
+    model=_alternatives(MODELS + ["bm25"]),
+    variant=_alternatives(VARIANTS + ["zeroshot", "lexical"]),
+    sampling=_alternatives(SAMPLINGS + ["none"]),
+    seed=r"\d+",
+    benchmark=_alternatives(BENCHMARKS),
+    lang=r"[a-z]{2,3}",
+
+
 include: "workflow/rules/model.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -5,6 +5,7 @@ failed resources and, once the page has loaded, writes what the DOM holds (table
 their rows, images and whether each decoded to a non-empty bitmap) into a <pre>
 element; `--dump-dom` prints the DOM after load. A second run takes a screenshot.
 The checks read the DOM, never pixels."""
+
 from __future__ import annotations
 
 import html
@@ -72,18 +73,30 @@ def render_check(html_path: Path, screenshot: Path, timeout: int = 180) -> dict:
     with tempfile.TemporaryDirectory(prefix="xlir-chromium-") as scratch:
         probe = Path(scratch) / html_path.name
         probe.write_text(page.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-        common = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                  f"--user-data-dir={scratch}/profile", "--virtual-time-budget=15000"]
+        common = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={scratch}/profile",
+            "--virtual-time-budget=15000",
+        ]
         dumped = _run([*common, "--dump-dom", probe.as_uri()], timeout)
         if dumped.returncode != 0:
             raise RuntimeError(f"chromium --dump-dom failed ({dumped.returncode}): {dumped.stderr[-2000:]}")
         match = re.search(r'<pre id="xlir-render-check">(.*?)</pre>', dumped.stdout, re.S)
         if not match:
-            raise RuntimeError("the page never finished loading (no render-check element in the DOM):\n"
-                               + dumped.stdout[-1000:] + dumped.stderr[-2000:])
+            raise RuntimeError(
+                "the page never finished loading (no render-check element in the DOM):\n"
+                + dumped.stdout[-1000:]
+                + dumped.stderr[-2000:]
+            )
         result = json.loads(html.unescape(match.group(1)))
-        shot = _run([*common, "--window-size=1280,2400", f"--screenshot={Path(screenshot).resolve()}",
-                     html_path.as_uri()], timeout)
+        shot = _run(
+            [*common, "--window-size=1280,2400", f"--screenshot={Path(screenshot).resolve()}", html_path.as_uri()],
+            timeout,
+        )
         if shot.returncode != 0:
             raise RuntimeError(f"chromium --screenshot failed ({shot.returncode}): {shot.stderr[-2000:]}")
     result["screenshot_bytes"] = Path(screenshot).stat().st_size if Path(screenshot).exists() else 0

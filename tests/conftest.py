@@ -1,4 +1,5 @@
 """Shared fixtures: tiny models and data that the tests build themselves (no network)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +7,19 @@ from pathlib import Path
 import pytest
 
 TINY_TEXTS = [
-    "what is the capital of france", "paris is the capital of france", "how do plants make food",
-    "plants use photosynthesis", "cuál es la capital de francia", "parís es la capital de francia",
-    "quina és la capital de frança", "com fan menjar les plantes", "las plantas usan la fotosíntesis",
-    "who wrote hamlet", "shakespeare wrote hamlet", "what is water made of", "hydrogen and oxygen",
+    "what is the capital of france",
+    "paris is the capital of france",
+    "how do plants make food",
+    "plants use photosynthesis",
+    "cuál es la capital de francia",
+    "parís es la capital de francia",
+    "quina és la capital de frança",
+    "com fan menjar les plantes",
+    "las plantas usan la fotosíntesis",
+    "who wrote hamlet",
+    "shakespeare wrote hamlet",
+    "what is water made of",
+    "hydrogen and oxygen",
 ] * 3
 
 
@@ -24,11 +34,23 @@ def build_tiny_model(path: Path, num_layers: int = 2, hidden: int = 32) -> Path:
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     tokenizer.train_from_iterator(TINY_TEXTS + ["query: passage:"], trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=fast.vocab_size, hidden_size=hidden, num_hidden_layers=num_layers,
-                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=fast.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+    )
     BertModel(config, add_pooling_layer=False).save_pretrained(str(path), safe_serialization=True)
     fast.save_pretrained(str(path))
     return path

@@ -1,18 +1,25 @@
 """Hybrid batch plans and the zero-shot (leakage) check."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from xlir.batching import plan_batches
-from xlir.io_utils import InputError, write_jsonl
-from xlir.leakage import LeakageError, check_leakage, drop_overlapping_pairs, find_overlap, normalise
+from xlir.benchmarks.leakage import LeakageError, check_leakage, drop_overlapping_pairs
+from xlir.common.io import InputError, write_jsonl
+from xlir.data.overlap import find_overlap, normalise
+from xlir.train.plan_batches import plan_batches
 
 
 def make_pairs(n: int, langs=("en", "es", "ca")) -> list[dict]:
-    return [{"pair_id": f"c-{i:04d}", "texts": {l: {"question": f"{l} question {i}", "answer": f"{l} answer {i}"}
-                                                  for l in langs}} for i in range(n)]
+    return [
+        {
+            "pair_id": f"c-{i:04d}",
+            "texts": {lang: {"question": f"{lang} question {i}", "answer": f"{lang} answer {i}"} for lang in langs},
+        }
+        for i in range(n)
+    ]
 
 
 def test_alpha_extremes_and_languages():
@@ -63,8 +70,12 @@ def test_bad_plans_are_rejected():
 def test_normalise_and_overlap():
     assert normalise("  What's  H2O?! ") == "what s h2o"
     train = [("t1", "What is the capital of France?"), ("t2", "completely different sentence here")]
-    evaluation = [("e1", "what is the capital of france"), ("e2", "What is the capital city of France?"),
-                  ("e3", "an unrelated question about music"), ("e4", "ok")]
+    evaluation = [
+        ("e1", "what is the capital of france"),
+        ("e2", "What is the capital city of France?"),
+        ("e3", "an unrelated question about music"),
+        ("e4", "ok"),
+    ]
     result = find_overlap(train, evaluation, n=5, threshold=0.6)
     assert [hit["eval"] for hit in result["exact"]] == ["e1"]
     assert [hit["eval"] for hit in result["near"]] == ["e2"]
@@ -92,15 +103,22 @@ def test_drop_overlapping_pairs_then_the_check_passes(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", pairs)
     first, second = tmp_path / "bench-a" / "prepared", tmp_path / "bench-b" / "prepared"
     # bench-a: an exact question overlap with pair 1 (case and punctuation differ)
-    write_jsonl(first / "questions.jsonl", [{"qid": "en:x", "text": "EN question 1?"}, {"qid": "en:y", "text": "unseen"}])
+    write_jsonl(
+        first / "questions.jsonl", [{"qid": "en:x", "text": "EN question 1?"}, {"qid": "en:y", "text": "unseen"}]
+    )
     write_jsonl(first / "candidates.jsonl", [{"cid": "en:0:0", "text": "novel text"}])
     # bench-b: pair 4's Spanish answer up to case and punctuation
     write_jsonl(second / "questions.jsonl", [{"qid": "de:z", "text": "neue Frage"}])
-    write_jsonl(second / "candidates.jsonl",
-                [{"cid": "es:3:1", "text": "El río más largo de Europa es el Volga, que desemboca en el Mar Caspio!"},
-                 {"cid": "es:3:2", "text": "Otra frase sin relación alguna con el entrenamiento."}])
-    report = drop_overlapping_pairs(tmp_path / "train.jsonl", [first, second], tmp_path / "kept.jsonl",
-                                    tmp_path / "dropped.json")
+    write_jsonl(
+        second / "candidates.jsonl",
+        [
+            {"cid": "es:3:1", "text": "El río más largo de Europa es el Volga, que desemboca en el Mar Caspio!"},
+            {"cid": "es:3:2", "text": "Otra frase sin relación alguna con el entrenamiento."},
+        ],
+    )
+    report = drop_overlapping_pairs(
+        tmp_path / "train.jsonl", [first, second], tmp_path / "kept.jsonl", tmp_path / "dropped.json"
+    )
     assert (report["n_pairs_in"], report["n_pairs_kept"], report["n_pairs_dropped"]) == (6, 4, 2)
     assert sorted(report["dropped"]) == ["c-0001", "c-0004"]
     assert report["overlaps_by_benchmark"] == {"bench-a": {"exact": 1, "near": 0}, "bench-b": {"exact": 1, "near": 0}}
@@ -117,9 +135,12 @@ def test_drop_overlapping_pairs_catches_near_duplicates(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", pairs)
     prepared = tmp_path / "bench" / "prepared"
     write_jsonl(prepared / "questions.jsonl", [{"qid": "en:q", "text": "unrelated question"}])
-    write_jsonl(prepared / "candidates.jsonl",
-                [{"cid": "en:1:0", "text": "The mitochondria is the powerhouse of the cell and makes most of the energy."}])
-    report = drop_overlapping_pairs(tmp_path / "train.jsonl", [prepared], tmp_path / "kept.jsonl",
-                                    tmp_path / "dropped.json")
+    write_jsonl(
+        prepared / "candidates.jsonl",
+        [{"cid": "en:1:0", "text": "The mitochondria is the powerhouse of the cell and makes most of the energy."}],
+    )
+    report = drop_overlapping_pairs(
+        tmp_path / "train.jsonl", [prepared], tmp_path / "kept.jsonl", tmp_path / "dropped.json"
+    )
     assert report["overlaps_by_benchmark"] == {"bench": {"exact": 0, "near": 1}}
     assert list(report["dropped"]) == ["c-0001"] and report["dropped"]["c-0001"][0]["jaccard"] >= 0.8

@@ -1,4 +1,5 @@
 """Benchmark encoding: precision, the embedding cache and its key."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlir.encode import cache_key, encode_benchmark
+from xlir.retrieval.encode import cache_key, encode_benchmark
 
 
 def _prepared(tmp_path: Path) -> Path:
@@ -63,13 +64,29 @@ def test_cache_key_depends_on_texts_truncation_and_precision(tmp_path, tiny_mode
 
 
 def test_auto_precision_is_fp32_on_cpu(tmp_path, tiny_model_dir):
-    meta = encode_benchmark(tiny_model_dir, _prepared(tmp_path), tmp_path / "out", batch_size=8, max_length=32,
-                            pooling="mean", threads=1, precision="auto")
+    meta = encode_benchmark(
+        tiny_model_dir,
+        _prepared(tmp_path),
+        tmp_path / "out",
+        batch_size=8,
+        max_length=32,
+        pooling="mean",
+        threads=1,
+        precision="auto",
+    )
     assert meta["precision"] == "fp32" and meta["cache_key"] is None
 
 
 def test_unknown_precision_is_refused(tmp_path, tiny_model_dir):
-    with pytest.raises(ValueError, match="encode_precision: .fp16. is not fp32, bf16 or auto"):
-        encode_benchmark(tiny_model_dir, _prepared(tmp_path), tmp_path / "out", batch_size=8, max_length=32,
-                         pooling="mean", threads=1, precision="fp16")
+    with pytest.raises(ValueError, match="encode_precision: .fp16. is not one of fp32, bf16, auto"):
+        encode_benchmark(
+            tiny_model_dir,
+            _prepared(tmp_path),
+            tmp_path / "out",
+            batch_size=8,
+            max_length=32,
+            pooling="mean",
+            threads=1,
+            precision="fp16",
+        )
     assert not (tmp_path / "out").exists()

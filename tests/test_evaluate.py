@@ -1,5 +1,6 @@
-"""xlir.evaluate on a tiny hand-made run directory (every number computed by hand),
-and agreement of xlir.metrics with Pyserini's trec_eval on a random run."""
+"""xlir.evaluation.evaluate on a tiny hand-made run directory (every number computed by hand),
+and agreement of xlir.evaluation.metrics with Pyserini's trec_eval on a random run."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from xlir.evaluate import evaluate_run_dir, write_evaluation
-from xlir.io_utils import InputError, read_tsv
-from xlir.metrics import average_precision, read_qrels, read_trec_run, recall_at_k
+from xlir.benchmarks.qrels import read_qrels
+from xlir.common.io import InputError, read_tsv
+from xlir.evaluation.evaluate import evaluate_run_dir, write_evaluation
+from xlir.evaluation.metrics import average_precision, recall_at_k
+from xlir.retrieval.trec import read_trec_run
 
 # Candidates.  en pool: en:0:0 en:0:1 en:1:0 en:1:1   es pool: es:0:0 es:0:1 es:1:0
 # Questions and their relevant candidates in all languages:
@@ -45,11 +48,11 @@ RUNS = {
     #                    en:5 skipped (no relevant); en:9 not in qrels (ignored)
     # pair: MAP (1/2 + 1 + 1/3) / 3 = 11/18, R@1 1/3, R@10 1, 3 queries
     "en-en": {
-        "en:1": {"en:0:1": .9, "en:0:0": .8, "en:1:0": .1, "en:1:1": .0},
-        "en:2": {"en:0:1": .9, "en:0:0": .5, "en:1:0": .4, "en:1:1": .3},
-        "en:3": {"en:0:0": .7, "en:0:1": .6, "en:1:0": .5, "en:1:1": .4},
-        "en:5": {"en:0:0": .7, "en:0:1": .6, "en:1:0": .5, "en:1:1": .4},
-        "en:9": {"en:0:0": .1},
+        "en:1": {"en:0:1": 0.9, "en:0:0": 0.8, "en:1:0": 0.1, "en:1:1": 0.0},
+        "en:2": {"en:0:1": 0.9, "en:0:0": 0.5, "en:1:0": 0.4, "en:1:1": 0.3},
+        "en:3": {"en:0:0": 0.7, "en:0:1": 0.6, "en:1:0": 0.5, "en:1:1": 0.4},
+        "en:5": {"en:0:0": 0.7, "en:0:1": 0.6, "en:1:0": 0.5, "en:1:1": 0.4},
+        "en:9": {"en:0:0": 0.1},
     },
     # monolingual es-es: es:1 rel es:0:0 at rank 1 -> AP 1, R@1 1
     #                    es:2 tie es:0:0 = es:0:1 = .5: docid descending puts es:0:1 (relevant)
@@ -57,26 +60,26 @@ RUNS = {
     #                    es:4 skipped (no es answer)
     # pair: MAP 1, R@1 1, R@10 1, 2 queries
     "es-es": {
-        "es:1": {"es:0:0": .9, "es:0:1": .2, "es:1:0": .1},
-        "es:2": {"es:0:0": .5, "es:0:1": .5, "es:1:0": .1},
-        "es:4": {"es:1:0": .3, "es:0:0": .2},
+        "es:1": {"es:0:0": 0.9, "es:0:1": 0.2, "es:1:0": 0.1},
+        "es:2": {"es:0:0": 0.5, "es:0:1": 0.5, "es:1:0": 0.1},
+        "es:4": {"es:1:0": 0.3, "es:0:0": 0.2},
     },
     # cross-lingual en-es: en:1 rel es:0:0 at rank 2 -> AP 1/2, R@1 0, R@10 1
     #                      en:2 rel es:0:1 at rank 1 -> AP 1, R@1 1, R@10 1
     #                      en:3, en:5 skipped (no es answer)
     # pair: MAP 3/4, R@1 1/2, R@10 1, 2 queries
     "en-es": {
-        "en:1": {"es:0:1": .8, "es:0:0": .3, "es:1:0": .2},
-        "en:2": {"es:0:1": .6, "es:0:0": .1, "es:1:0": .0},
-        "en:3": {"es:0:0": .5, "es:0:1": .4, "es:1:0": .3},
+        "en:1": {"es:0:1": 0.8, "es:0:0": 0.3, "es:1:0": 0.2},
+        "en:2": {"es:0:1": 0.6, "es:0:0": 0.1, "es:1:0": 0.0},
+        "en:3": {"es:0:0": 0.5, "es:0:1": 0.4, "es:1:0": 0.3},
     },
     # cross-lingual es-en: es:1 rel en:0:0 at rank 1 -> AP 1, R@1 1, R@10 1
     #                      es:2 missing from the run -> AP 0, R@1 0, R@10 0
     #                      es:4 rel en:1:1 at rank 2 -> AP 1/2, R@1 0, R@10 1
     # pair: MAP 1/2, R@1 1/3, R@10 2/3, 3 queries
     "es-en": {
-        "es:1": {"en:0:0": .9, "en:0:1": .5, "en:1:0": .2, "en:1:1": .1},
-        "es:4": {"en:1:0": .9, "en:1:1": .8, "en:0:0": .1, "en:0:1": .0},
+        "es:1": {"en:0:0": 0.9, "en:0:1": 0.5, "en:1:0": 0.2, "en:1:1": 0.1},
+        "es:4": {"en:1:0": 0.9, "en:1:1": 0.8, "en:0:0": 0.1, "en:0:1": 0.0},
     },
     # multilingual en-all: en:1 rels en:0:0 (rank 1), es:0:0 (rank 4) -> AP (1 + 2/4)/2 = 3/4,
     #                           R@1 1/2, R@10 1, rank distance 4 - 1 = 3
@@ -84,10 +87,17 @@ RUNS = {
     #                      en:3 rel en:1:0 (1) -> AP 1, R@1 1, R@10 1, RD 0
     # pair: MAP (3/4 + 1 + 1)/3 = 11/12, R@1 (1/2 + 1/2 + 1)/3 = 2/3, R@10 1, RD (3+1+0)/3 = 4/3
     "en-all": {
-        "en:1": {"en:0:0": .9, "en:0:1": .8, "en:1:0": .7, "es:0:0": .6, "es:0:1": .5,
-                 "es:1:0": .4, "en:1:1": .3},
-        "en:2": {"es:0:1": .95, "en:0:1": .9, "en:0:0": .5, "es:0:0": .4},
-        "en:3": {"en:1:0": .9, "en:0:0": .5},
+        "en:1": {
+            "en:0:0": 0.9,
+            "en:0:1": 0.8,
+            "en:1:0": 0.7,
+            "es:0:0": 0.6,
+            "es:0:1": 0.5,
+            "es:1:0": 0.4,
+            "en:1:1": 0.3,
+        },
+        "en:2": {"es:0:1": 0.95, "en:0:1": 0.9, "en:0:0": 0.5, "es:0:0": 0.4},
+        "en:3": {"en:1:0": 0.9, "en:0:0": 0.5},
     },
     # multilingual es-all: es:1 rels es:0:0 (rank 1), en:0:0 (rank 7) -> AP (1 + 2/7)/2 = 9/14,
     #                           R@1 1/2, R@10 1, RD 6
@@ -96,9 +106,16 @@ RUNS = {
     #                      es:4 missing from the run -> AP 0, R 0, RD empty
     # pair: MAP (9/14 + 1/2 + 0)/3 = 8/21, R@1 1/3, R@10 1/2, RD (6 + 3)/2 = 9/2
     "es-all": {
-        "es:1": {"es:0:0": .9, "es:0:1": .8, "es:1:0": .7, "en:1:1": .6, "en:1:0": .5,
-                 "en:0:1": .4, "en:0:0": .3},
-        "es:2": {"es:0:1": .9, "en:0:0": .8, "es:0:0": .7},
+        "es:1": {
+            "es:0:0": 0.9,
+            "es:0:1": 0.8,
+            "es:1:0": 0.7,
+            "en:1:1": 0.6,
+            "en:1:0": 0.5,
+            "en:0:1": 0.4,
+            "en:0:0": 0.3,
+        },
+        "es:2": {"es:0:1": 0.9, "en:0:0": 0.8, "es:0:0": 0.7},
     },
 }
 
@@ -159,7 +176,7 @@ def test_settings_are_macro_averaged_over_pairs(run_dir):
     # (1/2 + 1 + 1/3 + 1 + 1)/5 = 23/30 = 0.7667
     assert mono["map"] == approx(29 / 36)
     assert mono["map"] != approx(23 / 30)
-    assert mono["recall_1"] == approx(2 / 3)       # (1/3 + 1)/2; micro would be 3/5
+    assert mono["recall_1"] == approx(2 / 3)  # (1/3 + 1)/2; micro would be 3/5
     assert mono["recall_10"] == approx(1.0)
     assert (mono["n_pairs"], mono["n_queries"]) == (2, 5)
     assert "rank_distance" not in mono
@@ -168,8 +185,8 @@ def test_settings_are_macro_averaged_over_pairs(run_dir):
     # macro MAP (3/4 + 1/2)/2 = 5/8 = 0.625; micro (1/2 + 1 + 1 + 0 + 1/2)/5 = 3/5
     assert cross["map"] == approx(5 / 8)
     assert cross["map"] != approx(3 / 5)
-    assert cross["recall_1"] == approx(5 / 12)     # (1/2 + 1/3)/2
-    assert cross["recall_10"] == approx(5 / 6)     # (1 + 2/3)/2
+    assert cross["recall_1"] == approx(5 / 12)  # (1/2 + 1/3)/2
+    assert cross["recall_10"] == approx(5 / 6)  # (1 + 2/3)/2
     assert (cross["n_pairs"], cross["n_queries"]) == (2, 5)
     # per query language: mean over its candidate languages (one each here)
     assert cross["per_query_language"]["en"]["map"] == approx(3 / 4)
@@ -180,8 +197,8 @@ def test_settings_are_macro_averaged_over_pairs(run_dir):
     multi = settings["multilingual"]
     # MAP (11/12 + 8/21)/2 = 109/168
     assert multi["map"] == approx(109 / 168)
-    assert multi["recall_1"] == approx(1 / 2)      # (2/3 + 1/3)/2
-    assert multi["recall_10"] == approx(3 / 4)     # (1 + 1/2)/2
+    assert multi["recall_1"] == approx(1 / 2)  # (2/3 + 1/3)/2
+    assert multi["recall_10"] == approx(3 / 4)  # (1 + 1/2)/2
     # rank distance: per query language (4/3 and 9/2), then macro = 35/12 = 2.9167;
     # the micro mean over the 5 queries with a ranking would be (3+1+0+6+3)/5 = 13/5
     assert multi["rank_distance"] == approx(35 / 12)
@@ -201,11 +218,19 @@ def test_counts(run_dir):
     assert counts["skipped_no_relevant"] == 5
     assert counts["missing_from_run"] == 2
     assert counts["not_in_qrels"] == 1
-    assert counts["per_pair"]["en-es"] == {"queries_evaluated": 2, "skipped_no_relevant": 2,
-                                           "missing_from_run": 0, "not_in_qrels": 0}
+    assert counts["per_pair"]["en-es"] == {
+        "queries_evaluated": 2,
+        "skipped_no_relevant": 2,
+        "missing_from_run": 0,
+        "not_in_qrels": 0,
+    }
     assert counts["per_pair"]["es-en"]["missing_from_run"] == 1
-    assert counts["per_setting"]["multilingual"] == {"queries_evaluated": 6, "skipped_no_relevant": 1,
-                                                     "missing_from_run": 1, "not_in_qrels": 0}
+    assert counts["per_setting"]["multilingual"] == {
+        "queries_evaluated": 6,
+        "skipped_no_relevant": 1,
+        "missing_from_run": 1,
+        "not_in_qrels": 0,
+    }
 
 
 def test_write_evaluation(run_dir, tmp_path):
@@ -220,8 +245,7 @@ def test_write_evaluation(run_dir, tmp_path):
     assert metrics["settings"]["cross-lingual"]["map"] == approx(5 / 8)
 
     header = per_query_tsv.read_text().splitlines()[0].split("\t")
-    assert header == ["setting", "query_lang", "cand_lang", "qid", "ap", "recall_1", "recall_10",
-                      "rank_distance"]
+    assert header == ["setting", "query_lang", "cand_lang", "qid", "ap", "recall_1", "recall_10", "rank_distance"]
     rows = read_tsv(per_query_tsv)
     assert len(rows) == 16
     assert [r["setting"] for r in rows[:5]] == ["monolingual"] * 5
@@ -231,21 +255,28 @@ def test_write_evaluation(run_dir, tmp_path):
     assert float(en1["ap"]) == approx(3 / 4)
     assert float(en1["recall_1"]) == approx(1 / 2)
     assert float(en1["rank_distance"]) == 3.0
-    assert by_key[("es", "all", "es:4")]["rank_distance"] == ""       # missing from the run
+    assert by_key[("es", "all", "es:4")]["rank_distance"] == ""  # missing from the run
     assert float(by_key[("es", "all", "es:4")]["ap"]) == 0.0
-    assert by_key[("es", "en", "es:2")]["rank_distance"] == ""        # not multilingual
-    assert float(by_key[("es", "es", "es:2")]["ap"]) == 1.0           # tie broken by docid desc
-    assert ("en", "en", "en:5") not in by_key                         # skipped
-    assert ("en", "en", "en:9") not in by_key                         # not in qrels
+    assert by_key[("es", "en", "es:2")]["rank_distance"] == ""  # not multilingual
+    assert float(by_key[("es", "es", "es:2")]["ap"]) == 1.0  # tie broken by docid desc
+    assert ("en", "en", "en:5") not in by_key  # skipped
+    assert ("en", "en", "en:9") not in by_key  # not in qrels
 
 
 def test_recall_columns_follow_recall_ks(run_dir):
     result = evaluate_run_dir(*run_dir, recall_ks=(2, 1))
-    assert result.per_query_columns() == ["setting", "query_lang", "cand_lang", "qid", "ap",
-                                          "recall_1", "recall_2", "rank_distance"]
+    assert result.per_query_columns() == [
+        "setting",
+        "query_lang",
+        "cand_lang",
+        "qid",
+        "ap",
+        "recall_1",
+        "recall_2",
+        "rank_distance",
+    ]
     # en-all en:1: relevant at ranks 1 and 4 -> R@2 = 1/2
-    assert result.metrics["settings"]["multilingual"]["per_pair"]["en-all"]["recall_2"] == approx(
-        (1 / 2 + 1 + 1) / 3)
+    assert result.metrics["settings"]["multilingual"]["per_pair"]["en-all"]["recall_2"] == approx((1 / 2 + 1 + 1) / 3)
 
 
 def test_only_some_settings(run_dir):
@@ -259,12 +290,15 @@ def test_only_some_settings(run_dir):
     assert settings["monolingual"]["map"] == approx(29 / 36)
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("english-to-spanish.trec", "en:1 Q0 es:0:0 1 0.5 t\n", "expected a run file named"),
-    ("en-es.trec", "es:1 Q0 es:0:0 1 0.5 t\n", "not a 'en' question"),
-    ("en-es.trec", "en:1 Q0 en:0:0 1 0.5 t\n", "not in the 'es' candidate pool"),
-    ("en-es.trec", "en:1 Q0 es:0:0 1\n", "line 1"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("english-to-spanish.trec", "en:1 Q0 es:0:0 1 0.5 t\n", "expected a run file named"),
+        ("en-es.trec", "es:1 Q0 es:0:0 1 0.5 t\n", "not a 'en' question"),
+        ("en-es.trec", "en:1 Q0 en:0:0 1 0.5 t\n", "not in the 'es' candidate pool"),
+        ("en-es.trec", "en:1 Q0 es:0:0 1\n", "line 1"),
+    ],
+)
 def test_bad_run_dir_raises(tmp_path, name, content, expected):
     trec = tmp_path / "trec"
     trec.mkdir()
@@ -283,11 +317,23 @@ def test_empty_run_dir_raises(tmp_path):
 
 # ---------------------------------------------------------------- against trec_eval
 
+
 def _trec_eval_all(qrels: Path, run: Path) -> dict[str, float]:
     # trec_eval honours only the first parameter list of a measure: "-m recall.1 -m recall.10"
     # prints recall_1 alone, so both cutoffs go into one "-m recall.1,10".
-    command = [sys.executable, "-m", "xlir.pyserini_run", "pyserini.eval.trec_eval", "-c",
-               "-m", "map", "-m", "recall.1,10", str(qrels), str(run)]
+    command = [
+        sys.executable,
+        "-m",
+        "xlir.common.pyserini_run",
+        "pyserini.eval.trec_eval",
+        "-c",
+        "-m",
+        "map",
+        "-m",
+        "recall.1,10",
+        str(qrels),
+        str(run),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     values = {}

@@ -7,6 +7,7 @@ encoder (blocks under `encoder.block.i`, gated FFN, relative attention bias).
 For each: the layer-id mapping, a training step of every variant kind, the
 parameter-group (profile) table and an encode of the trained checkpoint.
 Other test modules import `build_twin` from here."""
+
 from __future__ import annotations
 
 import math
@@ -17,30 +18,41 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
-              pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
-from xlir import architectures  # noqa: E402
-from xlir.encoder import DualEncoder  # noqa: E402
-from xlir.io_utils import read_tsv, write_jsonl  # noqa: E402
-from xlir.scaling import (  # noqa: E402
+from xlir.common.io import read_tsv, write_jsonl  # noqa: E402
+from xlir.model import architectures  # noqa: E402
+from xlir.model.encoder import DualEncoder  # noqa: E402
+from xlir.train.scaling import (  # noqa: E402
     apply_lora,
     build_param_groups,
     freeze_word_embeddings,
     layer_id_for_name,
     lora_budget,
     lora_ranks_of_model,
-    parse_variant,
     prepare_model_for_variant,
 )
-from xlir.train import train  # noqa: E402
+from xlir.train.train import train  # noqa: E402
+from xlir.train.variants import parse_variant
 
 FAMILIES = ("bert", "xlm-roberta", "xlm-roberta-xl", "mt5")
 TEXTS = [
-    "what is the capital of france", "paris is the capital of france", "how do plants make food",
-    "plants use photosynthesis", "cuál es la capital de francia", "parís es la capital de francia",
-    "who wrote hamlet", "shakespeare wrote hamlet", "what is water made of", "hydrogen and oxygen",
-    "was ist wasser", "wasser ist wasserstoff und sauerstoff", "query: passage:",
+    "what is the capital of france",
+    "paris is the capital of france",
+    "how do plants make food",
+    "plants use photosynthesis",
+    "cuál es la capital de francia",
+    "parís es la capital de francia",
+    "who wrote hamlet",
+    "shakespeare wrote hamlet",
+    "what is water made of",
+    "hydrogen and oxygen",
+    "was ist wasser",
+    "wasser ist wasserstoff und sauerstoff",
+    "query: passage:",
 ] * 3
 
 
@@ -59,76 +71,133 @@ def _wordpiece_tokenizer():
     tok = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                       special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def _unigram_tokenizer(with_bos: bool):
     """A sentencepiece-style (Unigram + Metaspace) tokenizer as XLM-R and mT5 use."""
+    import json
+
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
-
-    import json
 
     specials = ["<pad>", "</s>", "<unk>", "<s>"]
     trained = Tokenizer(models.Unigram())
     trained.pre_tokenizer = pre_tokenizers.Metaspace()
-    trained.train_from_iterator(TEXTS, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials,
-                                                               unk_token="<unk>"))
+    trained.train_from_iterator(
+        TEXTS, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
+    )
     # the trainer's id order varies from run to run: renumber (specials first, then by score and piece)
     scores = {piece: score for piece, score in json.loads(trained.to_str())["model"]["vocab"]}
     pieces = [(p, scores[p]) for p in specials] + sorted(
-        ((p, sc) for p, sc in scores.items() if p not in specials), key=lambda ps: (-round(ps[1], 6), ps[0]))
+        ((p, sc) for p, sc in scores.items() if p not in specials), key=lambda ps: (-round(ps[1], 6), ps[0])
+    )
     tok = Tokenizer(models.Unigram(pieces, unk_id=specials.index("<unk>")))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     eos = tok.token_to_id("</s>")
     if with_bos:  # XLM-R: <s> text </s>
         bos = tok.token_to_id("<s>")
-        tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", bos),
-                                                                                               ("</s>", eos)])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                       pad_token="<pad>", cls_token="<s>", sep_token="</s>",
-                                       model_input_names=["input_ids", "attention_mask"])
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token="<s>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            cls_token="<s>",
+            sep_token="</s>",
+            model_input_names=["input_ids", "attention_mask"],
+        )
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-                                   model_input_names=["input_ids", "attention_mask"])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        model_input_names=["input_ids", "attention_mask"],
+    )
 
 
-def twin_config(family: str, vocab_size: int, pad_id: int, num_layers: int = 2, hidden: int = 32,
-                dropout: float = 0.1, intermediate: int | None = None, heads: int = 2, max_positions: int = 80):
+def twin_config(
+    family: str,
+    vocab_size: int,
+    pad_id: int,
+    num_layers: int = 2,
+    hidden: int = 32,
+    dropout: float = 0.1,
+    intermediate: int | None = None,
+    heads: int = 2,
+    max_positions: int = 80,
+):
     import transformers as tf
 
     intermediate = intermediate or 2 * hidden
     if family == "bert":
-        return tf.BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=num_layers,
-                             num_attention_heads=heads, intermediate_size=intermediate,
-                             max_position_embeddings=max_positions, hidden_dropout_prob=dropout,
-                             attention_probs_dropout_prob=dropout, pad_token_id=pad_id)
+        return tf.BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=num_layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=max_positions,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            pad_token_id=pad_id,
+        )
     if family in ("xlm-roberta", "xlm-roberta-xl"):
         cls = tf.XLMRobertaConfig if family == "xlm-roberta" else tf.XLMRobertaXLConfig
-        return cls(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=num_layers,
-                   num_attention_heads=heads, intermediate_size=intermediate,
-                   max_position_embeddings=max_positions + 2, hidden_dropout_prob=dropout,
-                   attention_probs_dropout_prob=dropout, pad_token_id=pad_id, bos_token_id=3, eos_token_id=1,
-                   type_vocab_size=1)
+        return cls(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=num_layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=max_positions + 2,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            pad_token_id=pad_id,
+            bos_token_id=3,
+            eos_token_id=1,
+            type_vocab_size=1,
+        )
     if family == "mt5":
-        return tf.MT5Config(vocab_size=vocab_size, d_model=hidden, d_kv=hidden // heads, d_ff=intermediate,
-                            num_layers=num_layers, num_heads=heads, dropout_rate=dropout, pad_token_id=pad_id,
-                            eos_token_id=1, decoder_start_token_id=pad_id, feed_forward_proj="gated-gelu",
-                            tie_word_embeddings=False)
+        return tf.MT5Config(
+            vocab_size=vocab_size,
+            d_model=hidden,
+            d_kv=hidden // heads,
+            d_ff=intermediate,
+            num_layers=num_layers,
+            num_heads=heads,
+            dropout_rate=dropout,
+            pad_token_id=pad_id,
+            eos_token_id=1,
+            decoder_start_token_id=pad_id,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=False,
+        )
     raise ValueError(family)
 
 
-def build_twin(path: Path, family: str, num_layers: int = 2, hidden: int = 32, dropout: float = 0.1,
-               seed: int = 0, **config_kwargs) -> Path:
+def build_twin(
+    path: Path, family: str, num_layers: int = 2, hidden: int = 32, dropout: float = 0.1, seed: int = 0, **config_kwargs
+) -> Path:
     """Save a randomly initialised twin of `family` with its tokenizer to `path` (a transformers folder)."""
     import transformers as tf
 
     tokenizer = _wordpiece_tokenizer() if family == "bert" else _unigram_tokenizer(with_bos=family != "mt5")
-    config = twin_config(family, len(tokenizer), tokenizer.pad_token_id, num_layers, hidden, dropout,
-                         **config_kwargs)
+    config = twin_config(family, len(tokenizer), tokenizer.pad_token_id, num_layers, hidden, dropout, **config_kwargs)
     torch.manual_seed(seed)
     if family == "bert":
         model = tf.BertModel(config, add_pooling_layer=False)
@@ -143,8 +212,12 @@ def build_twin(path: Path, family: str, num_layers: int = 2, hidden: int = 32, d
     return Path(path)
 
 
-EXPECTED_CLASS = {"bert": "BertModel", "xlm-roberta": "XLMRobertaModel", "xlm-roberta-xl": "XLMRobertaXLModel",
-                  "mt5": "MT5EncoderModel"}
+EXPECTED_CLASS = {
+    "bert": "BertModel",
+    "xlm-roberta": "XLMRobertaModel",
+    "xlm-roberta-xl": "XLMRobertaXLModel",
+    "mt5": "MT5EncoderModel",
+}
 EXPECTED_FAMILY = {"bert": "bert", "xlm-roberta": "bert", "xlm-roberta-xl": "xlm-roberta-xl", "mt5": "t5-encoder"}
 
 
@@ -156,18 +229,22 @@ def twin(request, tmp_path_factory) -> tuple[str, Path]:
 
 # ---------------------------------------------------------------- layer ids
 
-@pytest.mark.parametrize("family, name, expected", [
-    ("t5-encoder", "shared.weight", 0),
-    ("t5-encoder", "encoder.embed_tokens.weight", 0),
-    ("t5-encoder", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 1),
-    ("t5-encoder", "encoder.block.2.layer.1.DenseReluDense.wi_0.weight", 3),
-    ("t5-encoder", "base_model.model.encoder.block.1.layer.0.SelfAttention.q.lora_A.default.weight", 2),
-    ("t5-encoder", "encoder.final_layer_norm.weight", 4),
-    ("xlm-roberta-xl", "embeddings.word_embeddings.weight", 0),
-    ("xlm-roberta-xl", "encoder.layer.1.attention.self_attn_layer_norm.weight", 2),
-    ("xlm-roberta-xl", "encoder.LayerNorm.weight", 4),
-    ("bert", "module.encoder.layer.2.output.dense.weight", 3),
-])
+
+@pytest.mark.parametrize(
+    "family, name, expected",
+    [
+        ("t5-encoder", "shared.weight", 0),
+        ("t5-encoder", "encoder.embed_tokens.weight", 0),
+        ("t5-encoder", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 1),
+        ("t5-encoder", "encoder.block.2.layer.1.DenseReluDense.wi_0.weight", 3),
+        ("t5-encoder", "base_model.model.encoder.block.1.layer.0.SelfAttention.q.lora_A.default.weight", 2),
+        ("t5-encoder", "encoder.final_layer_norm.weight", 4),
+        ("xlm-roberta-xl", "embeddings.word_embeddings.weight", 0),
+        ("xlm-roberta-xl", "encoder.layer.1.attention.self_attn_layer_norm.weight", 2),
+        ("xlm-roberta-xl", "encoder.LayerNorm.weight", 4),
+        ("bert", "module.encoder.layer.2.output.dense.weight", 3),
+    ],
+)
 def test_family_layer_ids(family, name, expected):
     assert layer_id_for_name(name, 3, architectures.FAMILIES[family]) == expected
 
@@ -203,8 +280,9 @@ def test_freeze_word_embeddings_per_family(twin):
 
 def test_lora_per_layer_ranks_per_family(twin):
     family, path = twin
-    spec = parse_variant({"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 1,
-                          "alpha": 8})
+    spec = parse_variant(
+        {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 1, "alpha": 8}
+    )
     backbone = DualEncoder.load(path).backbone
     budget = lora_budget(spec, backbone)
     model = apply_lora(backbone, spec)
@@ -231,30 +309,56 @@ def test_decay_profile_per_family(twin):
 
 # ---------------------------------------------------------------- training step, profile table, encode
 
-def _pairs_and_plan(tmp_path: Path, n_pairs: int = 8, batch: int = 4, steps: int = 2) -> tuple[Path, Path]:
-    from xlir.batching import plan_batches
 
-    pairs = [{"pair_id": f"p{i}", "texts": {
-        "en": {"question": f"what is the capital of thing {i}", "answer": f"paris is the capital of {i}"},
-        "es": {"question": f"cuál es la capital de {i}", "answer": f"parís es la capital de {i}"}}}
-        for i in range(n_pairs)]
+def _pairs_and_plan(tmp_path: Path, n_pairs: int = 8, batch: int = 4, steps: int = 2) -> tuple[Path, Path]:
+    from xlir.train.plan_batches import plan_batches
+
+    pairs = [
+        {
+            "pair_id": f"p{i}",
+            "texts": {
+                "en": {"question": f"what is the capital of thing {i}", "answer": f"paris is the capital of {i}"},
+                "es": {"question": f"cuál es la capital de {i}", "answer": f"parís es la capital de {i}"},
+            },
+        }
+        for i in range(n_pairs)
+    ]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
     write_jsonl(tmp_path / "plan.jsonl", plan_batches(pairs, ["en", "es"], 0.5, batch, steps, seed=0))
     return tmp_path / "pairs.jsonl", tmp_path / "plan.jsonl"
 
 
-@pytest.mark.parametrize("variant", [
-    {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
-    {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
+        {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8},
+    ],
+)
 def test_training_step_table_and_encode(twin, tmp_path, variant):
     family, path = twin
     pairs, plan = _pairs_and_plan(tmp_path)
     out = tmp_path / "run"
-    summary = train(path, pairs, plan, variant, out / "model", out / "groups.tsv", out / "log.tsv",
-                    out / "summary.json", lr=1e-3, weight_decay=0.01, temperature=0.05, warmup_ratio=0.0,
-                    max_grad_norm=1.0, max_length=24, pooling="mean", freeze_word_embeddings=True, seed=1,
-                    threads=1)
+    summary = train(
+        path,
+        pairs,
+        plan,
+        parse_variant(variant),
+        out / "model",
+        out / "groups.tsv",
+        out / "log.tsv",
+        out / "summary.json",
+        lr=1e-3,
+        weight_decay=0.01,
+        temperature=0.05,
+        warmup_ratio=0.0,
+        max_grad_norm=1.0,
+        max_length=24,
+        pooling="mean",
+        freeze_word_embeddings=True,
+        seed=1,
+        threads=1,
+    )
     assert summary["steps"] == 2
     assert all(math.isfinite(float(r["loss"])) for r in read_tsv(out / "log.tsv"))
     table = read_tsv(out / "groups.tsv")

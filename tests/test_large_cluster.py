@@ -4,6 +4,7 @@
 DAG with snakemake-executor-plugin-slurm (nothing is submitted in a dry run), and the train
 jobs of a multi-GPU model must ask SLURM for N GPUs on one node and run torchrun with N
 processes; single-GPU and CPU models keep the plain `xlir train` command."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,14 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
 def _dry_run(workdir: Path, *args: str) -> str:
-    done = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "-n", "-p", *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600, cwd=REPO)
+    done = subprocess.run(
+        [*SNAKEMAKE, "-d", str(workdir), "-n", "-p", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     if done.returncode != 0:
         raise AssertionError(f"dry run failed ({done.returncode}):\n{done.stdout[-6000:]}")
     return done.stdout
@@ -40,8 +47,13 @@ def _train_jobs(output: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def paper_dry_run(tmp_path_factory) -> str:
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    return _dry_run(tmp_path_factory.mktemp("paper"), "--profile", str(REPO / "profiles" / "slurm"),
-                    "--configfile", str(REPO / "config" / "paper.yaml"))
+    return _dry_run(
+        tmp_path_factory.mktemp("paper"),
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+    )
 
 
 def test_paper_config_dry_run_through_slurm_profile(paper_dry_run):

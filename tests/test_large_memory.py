@@ -2,6 +2,7 @@
 
 GradCache must give the loss and parameter gradients of the plain step (to
 1e-5 in fp32); with dropout on, it must replay each sub-batch's random state."""
+
 from __future__ import annotations
 
 import math
@@ -10,34 +11,54 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
-              pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 from safetensors.torch import load_file  # noqa: E402
 
 from tests.test_large_architectures import _pairs_and_plan, build_twin  # noqa: E402
-from xlir.contrastive import cached_step, chunks, plain_step  # noqa: E402
-from xlir.encoder import DualEncoder  # noqa: E402
-from xlir.io_utils import read_json, read_tsv  # noqa: E402
-from xlir.losses import info_nce  # noqa: E402
-from xlir.scaling import parse_variant, prepare_model_for_variant  # noqa: E402
-from xlir.train import train  # noqa: E402
-from xlir.train_options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options  # noqa: E402
+from xlir.common.io import read_json, read_tsv  # noqa: E402
+from xlir.model.encoder import DualEncoder  # noqa: E402
+from xlir.train.contrastive import cached_step, chunks, plain_step  # noqa: E402
+from xlir.train.losses import info_nce  # noqa: E402
+from xlir.train.options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options  # noqa: E402
+from xlir.train.scaling import prepare_model_for_variant  # noqa: E402
+from xlir.train.train import train  # noqa: E402
+from xlir.train.variants import parse_variant  # noqa: E402
 
-QUERIES = ["what is the capital of france", "who wrote hamlet", "how do plants make food", "was ist wasser",
-           "cuál es la capital de francia", "what is water made of", "plants use photosynthesis",
-           "who wrote the capital"]
-PASSAGES = ["paris is the capital of france", "shakespeare wrote hamlet", "plants use photosynthesis",
-            "wasser ist wasserstoff und sauerstoff", "parís es la capital de francia", "hydrogen and oxygen",
-            "how plants make food", "hamlet is a play"]
+QUERIES = [
+    "what is the capital of france",
+    "who wrote hamlet",
+    "how do plants make food",
+    "was ist wasser",
+    "cuál es la capital de francia",
+    "what is water made of",
+    "plants use photosynthesis",
+    "who wrote the capital",
+]
+PASSAGES = [
+    "paris is the capital of france",
+    "shakespeare wrote hamlet",
+    "plants use photosynthesis",
+    "wasser ist wasserstoff und sauerstoff",
+    "parís es la capital de francia",
+    "hydrogen and oxygen",
+    "how plants make food",
+    "hamlet is a play",
+]
 TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory):
     root = tmp_path_factory.mktemp("memory_twins")
-    return {(family, dropout): build_twin(root / f"{family}-{dropout}", family, num_layers=2, dropout=dropout)
-            for family in ("bert", "xlm-roberta-xl", "mt5") for dropout in (0.0, 0.1)}
+    return {
+        (family, dropout): build_twin(root / f"{family}-{dropout}", family, num_layers=2, dropout=dropout)
+        for family in ("bert", "xlm-roberta-xl", "mt5")
+        for dropout in (0.0, 0.1)
+    }
 
 
 def _grads(encoder) -> dict[str, torch.Tensor]:
@@ -52,8 +73,9 @@ def _max_diff(a: dict, b: dict) -> float:
 def _encoder(path, lora: bool = False) -> DualEncoder:
     encoder = DualEncoder.load(path, max_length=24)
     if lora:
-        spec = parse_variant({"name": "lora", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2,
-                              "alpha": 8, "dropout": 0.0})
+        spec = parse_variant(
+            {"name": "lora", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8, "dropout": 0.0}
+        )
         torch.manual_seed(0)
         encoder.backbone = prepare_model_for_variant(encoder.backbone, spec, True)
     return encoder.train()
@@ -121,8 +143,9 @@ def test_bf16_autocast_step_on_cpu(twins):
     assert all(p.dtype == torch.float32 for p in bf16.backbone.parameters())  # fp32 master weights
     g32, g16 = _grads(fp32), _grads(bf16)
     assert g32.keys() == g16.keys()
-    cos = torch.nn.functional.cosine_similarity(torch.cat([g.flatten() for g in g32.values()]),
-                                                torch.cat([g.flatten() for g in g16.values()]), dim=0)
+    cos = torch.nn.functional.cosine_similarity(
+        torch.cat([g.flatten() for g in g32.values()]), torch.cat([g.flatten() for g in g16.values()]), dim=0
+    )
     assert cos > 0.95
 
 
@@ -131,8 +154,14 @@ def test_fused_adamw_matches_adamw(twins):
     params = []
     for name in ("adamw", "adamw_fused"):
         encoder = _encoder(path)
-        groups = [{"params": [p for p in encoder.backbone.parameters() if p.requires_grad], "lr": 1e-3,
-                   "weight_decay": 0.01, "initial_lr": 1e-3}]
+        groups = [
+            {
+                "params": [p for p in encoder.backbone.parameters() if p.requires_grad],
+                "lr": 1e-3,
+                "weight_decay": 0.01,
+                "initial_lr": 1e-3,
+            }
+        ]
         optimizer = make_optimizer(groups, name, 1e-3, 0.01)
         for _ in range(3):
             optimizer.zero_grad(set_to_none=True)
@@ -150,36 +179,64 @@ def test_adamw_8bit_where_installed(twins):
             make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(2))]}], "adamw_8bit", 1e-3, 0.0)
         pytest.skip("bitsandbytes is not installed here: adamw_8bit fails with a clear error")
     encoder = _encoder(twins[("bert", 0.0)])
-    optimizer = make_optimizer([{"params": [p for p in encoder.backbone.parameters() if p.requires_grad]}],
-                               "adamw_8bit", 1e-3, 0.01)
+    optimizer = make_optimizer(
+        [{"params": [p for p in encoder.backbone.parameters() if p.requires_grad]}], "adamw_8bit", 1e-3, 0.01
+    )
     plain_step(encoder, QUERIES, PASSAGES, 0.05)
     optimizer.step()
 
 
-@pytest.mark.parametrize("bad, key", [({"precision": "fp16"}, "training.precision"),
-                                      ({"grad_cache_chunk_size": 0}, "training.grad_cache_chunk_size"),
-                                      ({"optimizer": "sgd"}, "training.optimizer"),
-                                      ({"strategy": "zero3"}, "training.strategy"),
-                                      ({"nproc_per_node": 0}, "training.nproc_per_node"),
-                                      ({"gradient_checkpointing": "yes"}, "training.gradient_checkpointing")])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"precision": "fp16"}, "training.precision"),
+        ({"grad_cache_chunk_size": 0}, "training.grad_cache_chunk_size"),
+        ({"optimizer": "sgd"}, "training.optimizer"),
+        ({"strategy": "zero3"}, "training.strategy"),
+        ({"nproc_per_node": 0}, "training.nproc_per_node"),
+        ({"gradient_checkpointing": "yes"}, "training.gradient_checkpointing"),
+    ],
+)
 def test_options_are_checked(bad, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         parse_options(bad)
 
 
 def test_default_options_are_the_plain_loop():
-    assert parse_options({"lr": 1e-3, "steps": 4}) == TrainOptions(precision="fp32", gradient_checkpointing=False,
-                                                                   grad_cache_chunk_size=None, optimizer="adamw",
-                                                                   strategy="ddp", nproc_per_node=1)
+    assert parse_options({"lr": 1e-3, "steps": 4}) == TrainOptions(
+        precision="fp32",
+        gradient_checkpointing=False,
+        grad_cache_chunk_size=None,
+        optimizer="adamw",
+        strategy="ddp",
+        nproc_per_node=1,
+    )
 
 
 def _run(path, tmp_path, name, variant, options, lr=1e-3):
     pairs, plan = _pairs_and_plan(tmp_path, n_pairs=8, batch=6, steps=3)
     out = tmp_path / name
-    summary = train(path, pairs, plan, variant, out / "model", out / "groups.tsv", out / "log.tsv",
-                    out / "summary.json", lr=lr, weight_decay=0.01, temperature=0.05, warmup_ratio=0.0,
-                    max_grad_norm=1.0, max_length=24, pooling="mean", freeze_word_embeddings=True, seed=2,
-                    threads=1, options=options)
+    summary = train(
+        path,
+        pairs,
+        plan,
+        parse_variant(variant),
+        out / "model",
+        out / "groups.tsv",
+        out / "log.tsv",
+        out / "summary.json",
+        lr=lr,
+        weight_decay=0.01,
+        temperature=0.05,
+        warmup_ratio=0.0,
+        max_grad_norm=1.0,
+        max_length=24,
+        pooling="mean",
+        freeze_word_embeddings=True,
+        seed=2,
+        threads=1,
+        options=options,
+    )
     return out, summary
 
 
@@ -191,8 +248,9 @@ def test_training_with_grad_cache_and_checkpointing_equals_plain(twins, tmp_path
     path = twins[("xlm-roberta-xl", 0.0)]
     variant = {"name": "uniform", "kind": "uniform"}
     plain, _ = _run(path, tmp_path, "plain", variant, None, lr=1e-4)
-    cached, summary = _run(path, tmp_path, "cached", variant,
-                           {"grad_cache_chunk_size": 4, "gradient_checkpointing": True}, lr=1e-4)
+    cached, summary = _run(
+        path, tmp_path, "cached", variant, {"grad_cache_chunk_size": 4, "gradient_checkpointing": True}, lr=1e-4
+    )
     assert summary["options"]["grad_cache_chunk_size"] == 4
     a, b = load_file(plain / "model" / "model.safetensors"), load_file(cached / "model" / "model.safetensors")
     start = load_file(path / "model.safetensors")
@@ -207,9 +265,13 @@ def test_training_with_grad_cache_and_checkpointing_equals_plain(twins, tmp_path
 def test_training_with_every_switch(twins, tmp_path):
     path = twins[("mt5", 0.1)]
     variant = {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8}
-    out, summary = _run(path, tmp_path, "all", variant,
-                        {"precision": "bf16", "gradient_checkpointing": True, "grad_cache_chunk_size": 2,
-                         "optimizer": "adamw_fused"})
+    out, summary = _run(
+        path,
+        tmp_path,
+        "all",
+        variant,
+        {"precision": "bf16", "gradient_checkpointing": True, "grad_cache_chunk_size": 2, "optimizer": "adamw_fused"},
+    )
     assert summary["options"]["precision"] == "bf16"
     assert all(math.isfinite(float(r["loss"])) for r in read_tsv(out / "log.tsv"))
     assert read_json(out / "summary.json")["steps"] == 3

@@ -1,24 +1,24 @@
-"""Known-answer tests for xlir.metrics (values computed by hand in the comments)."""
+"""Known-answer tests for xlir.evaluation.metrics (values computed by hand in the comments)."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from xlir.io_utils import InputError
-from xlir.metrics import (
+from xlir.benchmarks.qrels import read_qrels
+from xlir.common.io import InputError
+from xlir.evaluation.metrics import (
     average_precision,
     macro_average,
     mean,
     rank_distance,
-    read_qrels,
-    read_trec_run,
     recall_at_k,
-    sort_trec_ranking,
 )
-
+from xlir.retrieval.trec import read_trec_run, sort_trec_ranking
 
 # ---------------------------------------------------------------- average precision
+
 
 def test_ap_rel_non_rel():
     # ranks: 1 rel (P@1 = 1/1), 2 non, 3 rel (P@3 = 2/3); |rel| = 2 -> (1 + 2/3) / 2
@@ -54,12 +54,13 @@ def test_ap_no_relevant_raises():
 
 # ---------------------------------------------------------------- recall@k
 
+
 def test_recall_at_k():
     ranked = ["a", "x", "b", "y"]
     relevant = {"a", "b", "c"}
-    assert recall_at_k(ranked, relevant, 1) == pytest.approx(1 / 3)   # {a}
-    assert recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 3)   # {a}
-    assert recall_at_k(ranked, relevant, 3) == pytest.approx(2 / 3)   # {a, b}
+    assert recall_at_k(ranked, relevant, 1) == pytest.approx(1 / 3)  # {a}
+    assert recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 3)  # {a}
+    assert recall_at_k(ranked, relevant, 3) == pytest.approx(2 / 3)  # {a, b}
     assert recall_at_k(ranked, relevant, 10) == pytest.approx(2 / 3)  # ranking shorter than k; c never retrieved
 
 
@@ -71,6 +72,7 @@ def test_recall_bad_arguments():
 
 
 # ---------------------------------------------------------------- rank distance
+
 
 def test_rank_distance_three_parallel_answers():
     # parallel answers en / es / ca at ranks 1, 4, 2 -> max 4 - min 1 = 3
@@ -96,6 +98,7 @@ def test_rank_distance_no_relevant_raises():
 
 # ---------------------------------------------------------------- aggregation
 
+
 def test_mean_and_macro_average():
     assert mean([1.0, 2.0, 6.0]) == pytest.approx(3.0)
     # macro: each group once, whatever its size
@@ -108,18 +111,13 @@ def test_mean_and_macro_average():
 
 # ---------------------------------------------------------------- readers
 
+
 def test_read_trec_run_orders_like_trec_eval(tmp_path):
     # trec_eval sorts by score descending, ties by docid descending, and ignores the rank column
     # (checked against Pyserini's trec_eval: qrels {a}, run a/b/c all at score 1 -> map 1/3).
     run = tmp_path / "run.trec"
     run.write_text(
-        "q1 Q0 a 1 1.0 t\n"
-        "q1 Q0 b 2 1.0 t\n"
-        "q1 Q0 c 3 1.0 t\n"
-        "q1 Q0 z 4 2.5 t\n"
-        "\n"
-        "q2 Q0 d 9 -0.5 t\n"
-        "q2 Q0 e 1 0.25 t\n"
+        "q1 Q0 a 1 1.0 t\nq1 Q0 b 2 1.0 t\nq1 Q0 c 3 1.0 t\nq1 Q0 z 4 2.5 t\n\nq2 Q0 d 9 -0.5 t\nq2 Q0 e 1 0.25 t\n"
     )
     ranking = read_trec_run(run)
     assert [d for d, _ in ranking["q1"]] == ["z", "c", "b", "a"]
@@ -131,16 +129,22 @@ def test_read_trec_run_orders_like_trec_eval(tmp_path):
 
 def test_sort_trec_ranking_docid_descending_on_ties():
     assert sort_trec_ranking([("es:0:0", 0.5), ("es:0:1", 0.5), ("en:1:0", 0.9)]) == [
-        ("en:1:0", 0.9), ("es:0:1", 0.5), ("es:0:0", 0.5)]
+        ("en:1:0", 0.9),
+        ("es:0:1", 0.5),
+        ("es:0:0", 0.5),
+    ]
 
 
-@pytest.mark.parametrize("bad_line, expected", [
-    ("q1 Q0 b 2 0.5\n", "expected 6"),
-    ("q1 Q0 b 2 high t\n", "numeric score"),
-    ("q1 Q0 b two 0.5 t\n", "integer rank"),
-    ("q1 Q0 b 2 nan t\n", "finite score"),
-    ("q1 Q0 a 2 0.5 t\n", "listed twice"),
-])
+@pytest.mark.parametrize(
+    "bad_line, expected",
+    [
+        ("q1 Q0 b 2 0.5\n", "expected 6"),
+        ("q1 Q0 b 2 high t\n", "numeric score"),
+        ("q1 Q0 b two 0.5 t\n", "integer rank"),
+        ("q1 Q0 b 2 nan t\n", "finite score"),
+        ("q1 Q0 a 2 0.5 t\n", "listed twice"),
+    ],
+)
 def test_read_trec_run_malformed_names_file_and_line(tmp_path, bad_line, expected):
     run = tmp_path / "en-es.trec"
     run.write_text("q1 Q0 a 1 0.9 t\n\n" + bad_line)
@@ -158,11 +162,14 @@ def test_read_qrels(tmp_path):
     assert read_qrels(qrels) == {"en:1": {"en:0:0", "es:0:0"}, "en:2": set()}
 
 
-@pytest.mark.parametrize("bad_line, expected", [
-    ("en:2 0 en:0:1\n", "expected 4"),
-    ("en:2 0 en:0:1 yes\n", "integer relevance"),
-    ("en:1 0 en:0:0 1\n", "judged twice"),
-])
+@pytest.mark.parametrize(
+    "bad_line, expected",
+    [
+        ("en:2 0 en:0:1\n", "expected 4"),
+        ("en:2 0 en:0:1 yes\n", "integer relevance"),
+        ("en:1 0 en:0:0 1\n", "judged twice"),
+    ],
+)
 def test_read_qrels_malformed_names_file_and_line(tmp_path, bad_line, expected):
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("en:1 0 en:0:0 1\n" + bad_line)

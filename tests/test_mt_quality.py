@@ -1,13 +1,14 @@
-"""Tests of xlir.mt_quality: sacrebleu scores with known answers, the round-trip
+"""Tests of xlir.data.mt_quality: sacrebleu scores with known answers, the round-trip
 and the reference paths of score_translation_file (no network, fake translators)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from xlir.io_utils import InputError, read_json
-from xlir.mt_quality import (
+from xlir.common.io import InputError, read_json
+from xlir.data.mt_quality import (
     bleu_tokenizer,
     read_references,
     round_trip_scores,
@@ -53,12 +54,24 @@ class OneWayTranslator(TaggingTranslator):
 
 
 QA = [
-    {"pair_id": "science-0000", "category": "science", "question": "What is the speed of light in a vacuum?",
-     "answer": "It is about three hundred thousand kilometres per second."},
-    {"pair_id": "science-0001", "category": "science", "question": "What is the chemical symbol of gold?",
-     "answer": "The chemical symbol of gold is Au."},
-    {"pair_id": "food-0000", "category": "food", "question": "Do you like to eat pasta with tomato sauce?",
-     "answer": "I do not eat, but many people enjoy it very much."},
+    {
+        "pair_id": "science-0000",
+        "category": "science",
+        "question": "What is the speed of light in a vacuum?",
+        "answer": "It is about three hundred thousand kilometres per second.",
+    },
+    {
+        "pair_id": "science-0001",
+        "category": "science",
+        "question": "What is the chemical symbol of gold?",
+        "answer": "The chemical symbol of gold is Au.",
+    },
+    {
+        "pair_id": "food-0000",
+        "category": "food",
+        "question": "Do you like to eat pasta with tomato sauce?",
+        "answer": "I do not eat, but many people enjoy it very much.",
+    },
 ]
 
 
@@ -67,9 +80,16 @@ def files(tmp_path):
     qa = tmp_path / "en.jsonl"
     qa.write_text("".join(json.dumps(pair) + "\n" for pair in QA), encoding="utf-8")
     mt = tmp_path / "es.jsonl"
-    mt.write_text("".join(json.dumps({"pair_id": pair["pair_id"], "question": f"<es> {pair['question']}",
-                                      "answer": f"<es> {pair['answer']}"}) + "\n" for pair in QA),
-                  encoding="utf-8")
+    mt.write_text(
+        "".join(
+            json.dumps(
+                {"pair_id": pair["pair_id"], "question": f"<es> {pair['question']}", "answer": f"<es> {pair['answer']}"}
+            )
+            + "\n"
+            for pair in QA
+        ),
+        encoding="utf-8",
+    )
     return qa, mt
 
 
@@ -125,19 +145,23 @@ def test_score_file_round_trip(files, tmp_path):
 
 
 def _write_refs(path, rows):
-    path.write_text("pair_id\tfield\tlang\treference\n" + "".join("\t".join(row) + "\n" for row in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "pair_id\tfield\tlang\treference\n" + "".join("\t".join(row) + "\n" for row in rows), encoding="utf-8"
+    )
 
 
 def test_score_file_with_references(files, tmp_path):
     qa, mt = files
     refs = tmp_path / "refs.tsv"
-    _write_refs(refs, [
-        ("science-0000", "question", "es", "<es> What is the speed of light in a vacuum?"),
-        ("science-0001", "answer", "es", "<es> The chemical symbol of gold is Au."),
-        ("food-0000", "question", "ca", "something in Catalan"),
-        ("missing-0009", "answer", "es", "a pair that was not translated"),
-    ])
+    _write_refs(
+        refs,
+        [
+            ("science-0000", "question", "es", "<es> What is the speed of light in a vacuum?"),
+            ("science-0001", "answer", "es", "<es> The chemical symbol of gold is Au."),
+            ("food-0000", "question", "ca", "something in Catalan"),
+            ("missing-0009", "answer", "es", "a pair that was not translated"),
+        ],
+    )
     out = tmp_path / "es.quality.json"
     result = score_translation_file(qa, mt, "es", TaggingTranslator(), out, references_tsv=refs)
     assert read_json(out) == result
@@ -148,8 +172,9 @@ def test_score_file_with_references(files, tmp_path):
     assert "human" in result["note"] and "round_trip" in result["note"]
 
     # references for another language only: round-trip
-    other = score_translation_file(qa, mt, "es", TaggingTranslator(), tmp_path / "x.json",
-                                   references_tsv=_refs_for_ca(tmp_path))
+    other = score_translation_file(
+        qa, mt, "es", TaggingTranslator(), tmp_path / "x.json", references_tsv=_refs_for_ca(tmp_path)
+    )
     assert other["method"] == "round-trip" and "reference" not in other
 
     # references but no way back: the reference block alone, the note says why

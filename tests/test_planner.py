@@ -6,8 +6,9 @@ The planner's estimates are checked three ways on CPU:
 - the per-layer activation constants against the tensors autograd actually saves
   (torch.autograd.graph.saved_tensors_hooks) on twins of each family;
 - the whole per-device estimate against the measured peak memory of real training steps
-  (`python -m xlir.memcheck`: peak RSS growth in a fresh process, see its docstring) of small
+  (`python -m xlir.train.memcheck`: peak RSS growth in a fresh process, see its docstring) of small
   models (4 layers, hidden 256) of each family under the memory switches: within 30%."""
+
 from __future__ import annotations
 
 import json
@@ -19,33 +20,48 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
-              pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 from tests.test_large_architectures import build_twin  # noqa: E402
-from xlir import planner  # noqa: E402
 from xlir.cli import main as xlir_main  # noqa: E402
-from xlir.encoder import DualEncoder  # noqa: E402
-from xlir.planner import GPUS, PRESETS, Setup, estimate, flops_per_step, recommend, shape_from_hf_config  # noqa: E402
+from xlir.model.encoder import DualEncoder  # noqa: E402
+from xlir.train import plan_memory as planner  # noqa: E402
+from xlir.train.plan_memory import GPUS, PRESETS, Setup, estimate, flops_per_step, recommend, shape_from_hf_config  # noqa: E402
+from xlir.train.variants import parse_variant  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def _meta_model(shape: planner.ModelShape):
     import transformers as tf
 
     if shape.family == "t5-encoder":
-        config = tf.MT5Config(vocab_size=shape.vocab, d_model=shape.hidden, d_kv=shape.attn_inner // shape.heads,
-                              d_ff=shape.intermediate, num_layers=shape.layers, num_heads=shape.heads,
-                              feed_forward_proj="gated-gelu" if shape.gated_ffn else "relu",
-                              tie_word_embeddings=False)
+        config = tf.MT5Config(
+            vocab_size=shape.vocab,
+            d_model=shape.hidden,
+            d_kv=shape.attn_inner // shape.heads,
+            d_ff=shape.intermediate,
+            num_layers=shape.layers,
+            num_heads=shape.heads,
+            feed_forward_proj="gated-gelu" if shape.gated_ffn else "relu",
+            tie_word_embeddings=False,
+        )
         cls = tf.MT5EncoderModel
     else:
         cfg_cls = tf.XLMRobertaXLConfig if shape.family == "xlm-roberta-xl" else tf.BertConfig
-        config = cfg_cls(vocab_size=shape.vocab, hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-                         num_attention_heads=shape.heads, intermediate_size=shape.intermediate,
-                         max_position_embeddings=shape.positions, type_vocab_size=shape.type_vocab)
+        config = cfg_cls(
+            vocab_size=shape.vocab,
+            hidden_size=shape.hidden,
+            num_hidden_layers=shape.layers,
+            num_attention_heads=shape.heads,
+            intermediate_size=shape.intermediate,
+            max_position_embeddings=shape.positions,
+            type_vocab_size=shape.type_vocab,
+        )
         cls = tf.XLMRobertaXLModel if shape.family == "xlm-roberta-xl" else tf.BertModel
     with torch.device("meta"):
         model = cls(config) if shape.family == "t5-encoder" else cls(config, add_pooling_layer=False)
@@ -70,9 +86,12 @@ def test_large_presets_are_the_published_sizes():
 def small_twins(tmp_path_factory) -> dict[str, Path]:
     """4 layers, hidden 256, FFN 1024, 4 heads: big enough that the step, not the libraries, is measured."""
     root = tmp_path_factory.mktemp("planner_twins")
-    return {family: build_twin(root / family, family, num_layers=4, hidden=256, heads=4, intermediate=1024,
-                               max_positions=160)
-            for family in ("bert", "xlm-roberta-xl", "mt5")}
+    return {
+        family: build_twin(
+            root / family, family, num_layers=4, hidden=256, heads=4, intermediate=1024, max_positions=160
+        )
+        for family in ("bert", "xlm-roberta-xl", "mt5")
+    }
 
 
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta-xl", "mt5"])
@@ -107,7 +126,7 @@ def _long_texts(n: int, length: int) -> list[str]:
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta-xl", "mt5"])
 @pytest.mark.parametrize("lora", [False, True])
 def test_activation_constants_match_saved_tensors(small_twins, family, lora):
-    from xlir.scaling import parse_variant, prepare_model_for_variant
+    from xlir.train.scaling import prepare_model_for_variant
 
     torch.manual_seed(0)
     encoder = DualEncoder.load(small_twins[family], max_length=48).train()
@@ -116,8 +135,7 @@ def test_activation_constants_match_saved_tensors(small_twins, family, lora):
         encoder.backbone = prepare_model_for_variant(encoder.backbone, spec, True)
     saved = _saved_activation_bytes(encoder, _long_texts(8, 48))
     shape = shape_from_hf_config(json.loads((small_twins[family] / "config.json").read_text()), family)
-    setup = Setup(batch_size=8, query_length=48, passage_length=48, attention="math",
-                  lora_rank=8 if lora else None)
+    setup = Setup(batch_size=8, query_length=48, passage_length=48, attention="math", lora_rank=8 if lora else None)
     one_side = planner.activation_bytes(shape, setup, 8) / 2  # queries and passages: count one side
     assert abs(one_side - saved) / saved < 0.1, (one_side, saved)
 
@@ -133,8 +151,13 @@ MEASURED = [
 
 
 def _measure(model_dir: Path, setup: dict) -> dict:
-    done = subprocess.run([sys.executable, "-m", "xlir.memcheck", "--model", str(model_dir), "--setup",
-                           json.dumps(setup)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "xlir.train.memcheck", "--model", str(model_dir), "--setup", json.dumps(setup)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     if done.returncode != 0:
         raise AssertionError(f"memcheck failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -148,13 +171,27 @@ def test_estimates_match_measured_peak_memory(small_twins):
         measured = _measure(small_twins[family], setup)["measured_bytes"]
         shape = shape_from_hf_config(json.loads((small_twins[family] / "config.json").read_text()), family)
         variant = setup.get("variant", {})
-        est = estimate(shape, Setup(batch_size=setup["batch_size"], query_length=setup["length"],
-                                    passage_length=setup["length"], attention="math",
-                                    gradient_checkpointing=setup.get("gradient_checkpointing", False),
-                                    grad_cache_chunk_size=setup.get("grad_cache_chunk_size"),
-                                    lora_rank=variant.get("rank") if variant.get("kind") == "lora" else None))
-        report.append({"family": family, "setup": setup, "measured_mib": round(measured / 2 ** 20, 1),
-                       "estimated_mib": round(est.total / 2 ** 20, 1), "ratio": round(est.total / measured, 3)})
+        est = estimate(
+            shape,
+            Setup(
+                batch_size=setup["batch_size"],
+                query_length=setup["length"],
+                passage_length=setup["length"],
+                attention="math",
+                gradient_checkpointing=setup.get("gradient_checkpointing", False),
+                grad_cache_chunk_size=setup.get("grad_cache_chunk_size"),
+                lora_rank=variant.get("rank") if variant.get("kind") == "lora" else None,
+            ),
+        )
+        report.append(
+            {
+                "family": family,
+                "setup": setup,
+                "measured_mib": round(measured / 2**20, 1),
+                "estimated_mib": round(est.total / 2**20, 1),
+                "ratio": round(est.total / measured, 3),
+            }
+        )
     print(json.dumps(report, indent=1))
     for row in report:
         assert 0.7 <= row["ratio"] <= 1.3, row
@@ -163,36 +200,37 @@ def test_estimates_match_measured_peak_memory(small_twins):
 def test_flops_known_answer():
     shape = PRESETS["xlm-roberta-base"]
     setup = Setup(batch_size=10, query_length=32, passage_length=64)
-    forward = sum(2 * 12 * (4 * 768 ** 2 + 2 * 768 * 3072) * 10 * s + 4 * 12 * 768 * 10 * s * s for s in (32, 64))
+    forward = sum(2 * 12 * (4 * 768**2 + 2 * 768 * 3072) * 10 * s + 4 * 12 * 768 * 10 * s * s for s in (32, 64))
     assert flops_per_step(shape, setup) == pytest.approx(3 * forward)
-    assert flops_per_step(shape, Setup(batch_size=10, query_length=32, passage_length=64, lora_rank=8)) == \
-        pytest.approx(2 * forward)
-    assert flops_per_step(shape, Setup(batch_size=10, query_length=32, passage_length=64,
-                                       gradient_checkpointing=True, grad_cache_chunk_size=2)) == \
-        pytest.approx(5 * forward)
+    assert flops_per_step(
+        shape, Setup(batch_size=10, query_length=32, passage_length=64, lora_rank=8)
+    ) == pytest.approx(2 * forward)
+    assert flops_per_step(
+        shape,
+        Setup(batch_size=10, query_length=32, passage_length=64, gradient_checkpointing=True, grad_cache_chunk_size=2),
+    ) == pytest.approx(5 * forward)
 
 
 def test_switches_move_the_estimate_the_right_way():
     shape = PRESETS["xlm-roberta-xl"]
-    base = Setup(batch_size=64, query_length=128, passage_length=128, precision="bf16",
-                 freeze_word_embeddings=False)
+    base = Setup(batch_size=64, query_length=128, passage_length=128, precision="bf16", freeze_word_embeddings=False)
     plain = estimate(shape, base)
-    assert estimate(shape, Setup(**{**base.to_dict(), "gradient_checkpointing": True})).activations < \
-        plain.activations / 5
-    assert estimate(shape, Setup(**{**base.to_dict(), "grad_cache_chunk_size": 8})).activations < \
-        plain.activations / 5
+    assert (
+        estimate(shape, Setup(**{**base.to_dict(), "gradient_checkpointing": True})).activations < plain.activations / 5
+    )
+    assert estimate(shape, Setup(**{**base.to_dict(), "grad_cache_chunk_size": 8})).activations < plain.activations / 5
     fsdp = estimate(shape, Setup(**{**base.to_dict(), "nproc": 4, "strategy": "fsdp"}))
     assert fsdp.weights < plain.weights / 2 and fsdp.optimizer == pytest.approx(plain.optimizer / 4)
-    assert estimate(shape, Setup(**{**base.to_dict(), "optimizer": "adamw_8bit"})).optimizer == \
-        pytest.approx(plain.optimizer / 4)
+    assert estimate(shape, Setup(**{**base.to_dict(), "optimizer": "adamw_8bit"})).optimizer == pytest.approx(
+        plain.optimizer / 4
+    )
     lora = estimate(shape, Setup(**{**base.to_dict(), "lora_rank": 16}))
     assert lora.trainable == 16 * shape.layers * shape.lora_cost() and lora.optimizer < plain.optimizer / 50
 
 
 def test_recommendation_fits_80gb_for_xxl():
     shape, gpu = PRESETS["xlm-roberta-xxl"], GPUS["h100-80gb"]
-    base = Setup(batch_size=100, query_length=128, passage_length=128, precision="bf16",
-                 freeze_word_embeddings=False)
+    base = Setup(batch_size=100, query_length=128, passage_length=128, precision="bf16", freeze_word_embeddings=False)
     assert not planner.fits(estimate(shape, base), gpu)
     rec = recommend(shape, base, gpu)
     assert rec is not None and planner.fits(rec, gpu)
@@ -202,16 +240,45 @@ def test_recommendation_fits_80gb_for_xxl():
 
 
 def test_plan_memory_cli_preset(capsys):
-    assert xlir_main(["plan-memory", "--preset", "xlm-roberta-xl", "--batch-size", "100", "--length", "128",
-                      "--precision", "bf16", "--json"]) == 0
+    assert (
+        xlir_main(
+            [
+                "plan-memory",
+                "--preset",
+                "xlm-roberta-xl",
+                "--batch-size",
+                "100",
+                "--length",
+                "128",
+                "--precision",
+                "bf16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["estimate"]["params"] == PRESETS["xlm-roberta-xl"].params()
     assert out["recommended"]["total"] < 0.9 * 79.6 * GIB
 
 
 def test_plan_memory_cli_model_dir(small_twins, capsys, tmp_path):
-    assert xlir_main(["plan-memory", "--model-dir", str(small_twins["mt5"]), "--batch-size", "16",
-                      "--length", "64", "--out", str(tmp_path / "plan.txt")]) == 0
+    assert (
+        xlir_main(
+            [
+                "plan-memory",
+                "--model-dir",
+                str(small_twins["mt5"]),
+                "--batch-size",
+                "16",
+                "--length",
+                "64",
+                "--out",
+                str(tmp_path / "plan.txt"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "as given:" in text and "recommended:" in text
     assert (tmp_path / "plan.txt").read_text().strip() == text.strip()
@@ -233,13 +300,16 @@ def test_paper_config_plan():
     assert all(r["gpu_hours"] > 0 for r in rows)
 
 
+UNIFORM = parse_variant({"name": "uniform", "kind": "uniform"})
+
+
 def test_job_resources_cpu_default_and_gpu():
     import yaml
 
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    assert planner.job_resources("e5-small", default["models"]["e5-small"], default["training"],
-                                 {"kind": "uniform"}) is None
+    assert planner.job_resources("e5-small", default["models"]["e5-small"], default["training"], UNIFORM) is None
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    res = planner.job_resources("xlmr-xl", paper["models"]["xlmr-xl"],
-                                {**paper["training"], **paper["models"]["xlmr-xl"]["training"]}, {"kind": "uniform"})
-    assert res["runtime"] >= 60 and res["mem_mb"] > 4 * 4 * 3.4e9 / 2 ** 20  # every process loads fp32 weights
+    res = planner.job_resources(
+        "xlmr-xl", paper["models"]["xlmr-xl"], {**paper["training"], **paper["models"]["xlmr-xl"]["training"]}, UNIFORM
+    )
+    assert res["runtime"] >= 60 and res["mem_mb"] > 4 * 4 * 3.4e9 / 2**20  # every process loads fp32 weights

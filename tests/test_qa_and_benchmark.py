@@ -1,4 +1,5 @@
 """QA corpus reading, category split, LAReQA loading/writing and benchmark preparation."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from xlir.io_utils import InputError, read_jsonl
-from xlir.lareqa import build_demo_benchmark, lareqa_document, load_lareqa, prepare_benchmark
-from xlir.qa_corpus import prepare_qa, read_chatterbot_file, read_qa_pairs, split_by_category
+from xlir.benchmarks.build_demo_benchmark import build_demo_benchmark, lareqa_document
+from xlir.benchmarks.lareqa import load_lareqa
+from xlir.benchmarks.lareqa import prepare_lareqa as prepare_benchmark
+from xlir.common.io import InputError
+from xlir.data.prepare_qa import prepare_qa, read_chatterbot_file, read_qa_pairs, split_by_category
 
 
 def write_yaml(path: Path, body: str) -> Path:
@@ -17,13 +20,20 @@ def write_yaml(path: Path, body: str) -> Path:
 
 
 def test_chatterbot_pairs_and_categories(tmp_path):
-    write_yaml(tmp_path / "science.yml", "categories: [science]\nconversations:\n- - what is h2o\n  - water\n"
-               "- - what is a cell\n  - the unit of life\n  - extra utterance ignored\n")
-    write_yaml(tmp_path / "food.yml", "conversations:\n- - do you eat\n  - \"no\"\n- - what is water? \n  - water\n")
+    write_yaml(
+        tmp_path / "science.yml",
+        "categories: [science]\nconversations:\n- - what is h2o\n  - water\n"
+        "- - what is a cell\n  - the unit of life\n  - extra utterance ignored\n",
+    )
+    write_yaml(tmp_path / "food.yml", 'conversations:\n- - do you eat\n  - "no"\n- - what is water? \n  - water\n')
     pairs = read_qa_pairs(tmp_path)
     assert [p["pair_id"] for p in pairs] == ["food-0000", "food-0001", "science-0000", "science-0001"]
-    assert pairs[3] == {"pair_id": "science-0001", "category": "science", "question": "what is a cell",
-                        "answer": "the unit of life"}
+    assert pairs[3] == {
+        "pair_id": "science-0001",
+        "category": "science",
+        "question": "what is a cell",
+        "answer": "the unit of life",
+    }
     split = split_by_category(pairs, ["food"])
     assert split["heldout_pair_ids"] == ["food-0000", "food-0001"]
     assert split["train_categories"] == ["science"]
@@ -46,23 +56,34 @@ def test_unknown_heldout_category_names_config_key(tmp_path):
 
 
 def test_bundled_corpus_reads():
-    pairs = read_qa_pairs(__import__("xlir.qa_corpus").qa_corpus.bundled_corpus_dir(), skipped=[])
+    pairs = read_qa_pairs(__import__("xlir.data.prepare_qa", fromlist=["x"]).bundled_corpus_dir(), skipped=[])
     assert len(pairs) > 800
     assert len({p["pair_id"] for p in pairs}) == len(pairs)
 
 
 def test_lareqa_document_round_trip(tmp_path):
-    paragraphs = [[{"id": "q1", "question": "who?", "answer": "Ann did it."},
-                   {"id": "q2", "question": "what?", "answer": "A cake."}],
-                  [{"id": "q3", "question": "where?", "answer": "In Rome."}]]
+    paragraphs = [
+        [
+            {"id": "q1", "question": "who?", "answer": "Ann did it."},
+            {"id": "q2", "question": "what?", "answer": "A cake."},
+        ],
+        [{"id": "q3", "question": "where?", "answer": "In Rome."}],
+    ]
     doc = lareqa_document(paragraphs, "t")
     para = doc["data"][0]["paragraphs"][0]
     assert para["context"] == "Ann did it. A cake."
     assert para["sentence_breaks"] == [[0, 11], [12, 19]]
     assert para["context"][12:19] == "A cake."
     (tmp_path / "en.json").write_text(json.dumps(doc))
-    es = lareqa_document([[{"id": "q1", "question": "¿quién?", "answer": "Ana."},
-                           {"id": "q2", "question": "¿qué?", "answer": "Un pastel."}]], "t")
+    es = lareqa_document(
+        [
+            [
+                {"id": "q1", "question": "¿quién?", "answer": "Ana."},
+                {"id": "q2", "question": "¿qué?", "answer": "Un pastel."},
+            ]
+        ],
+        "t",
+    )
     (tmp_path / "es.json").write_text(json.dumps(es))
     bench = load_lareqa(tmp_path, ["en", "es"])
     assert len(bench.candidates) == 5 and len(bench.questions) == 5
@@ -87,8 +108,9 @@ def test_lareqa_malformed_answer_names_record(tmp_path):
 
 def test_demo_benchmark_is_parallel(tmp_path):
     qa = [{"pair_id": f"c-{i:04d}", "category": "c", "question": f"q{i}", "answer": f"a{i}"} for i in range(6)]
-    mt = {"es": [{"pair_id": p["pair_id"], "question": "es " + p["question"], "answer": "es " + p["answer"]}
-                 for p in qa]}
+    mt = {
+        "es": [{"pair_id": p["pair_id"], "question": "es " + p["question"], "answer": "es " + p["answer"]} for p in qa]
+    }
     build_demo_benchmark(qa, [p["pair_id"] for p in qa[:5]], mt, ["en", "es"], tmp_path, paragraph_size=2)
     bench = load_lareqa(tmp_path, ["en", "es"])
     assert len(bench.questions) == 10 and len(bench.candidates) == 10

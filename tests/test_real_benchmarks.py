@@ -2,6 +2,7 @@
 loader, full-depth metrics from relevant-rank files (equal to the TREC-file
 metrics, which equal trec_eval's), nDCG against trec_eval, and the official
 XQuAD-R / MLQA-R statistics when a local mirror is present."""
+
 from __future__ import annotations
 
 import functools
@@ -16,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlir import fetch
-from xlir.evaluate import evaluate_ranks_dir, evaluate_run_dir, evaluate_run_file
-from xlir.io_utils import InputError, read_json, write_jsonl
-from xlir.lareqa import load_lareqa
-from xlir.metrics import ndcg_from_ranks, read_qrels_graded
-from xlir.miracl import prepare_miracl
+from xlir.benchmarks import fetch_benchmark as fetch
+from xlir.benchmarks.lareqa import load_lareqa
+from xlir.benchmarks.miracl import prepare_miracl
+from xlir.benchmarks.qrels import read_qrels_graded
+from xlir.common.io import InputError, read_json, write_jsonl
+from xlir.evaluation.evaluate import evaluate_ranks_dir, evaluate_run_dir, evaluate_run_file
+from xlir.evaluation.metrics import ndcg_from_ranks
 
 MIRROR = Path(os.environ.get("XLIR_LAREQA_MIRROR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -29,10 +31,23 @@ MIRROR = Path(os.environ.get("XLIR_LAREQA_MIRROR", Path(__file__).resolve().pare
 
 
 def _lareqa_doc(lang: str) -> dict:
-    return {"data": [{"title": "t", "paragraphs": [{
-        "context": f"{lang} one. {lang} two.", "sentences": [f"{lang} one.", f"{lang} two."],
-        "sentence_breaks": [[0, 7], [8, 15]],
-        "qas": [{"id": "q1", "question": f"{lang} q?", "answers": [{"text": "two", "answer_start": 9}]}]}]}]}
+    return {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": f"{lang} one. {lang} two.",
+                        "sentences": [f"{lang} one.", f"{lang} two."],
+                        "sentence_breaks": [[0, 7], [8, 15]],
+                        "qas": [
+                            {"id": "q1", "question": f"{lang} q?", "answers": [{"text": "two", "answer_start": 9}]}
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def _write_lareqa_mirror(root: Path, dataset: str, langs: list[str]) -> None:
@@ -48,7 +63,8 @@ def _write_miracl(root: Path, lang: str = "sw", n_docs: int = 6) -> None:
     (base / "qrels").mkdir(parents=True)
     (base / "topics" / f"topics.miracl-v1.0-{lang}-dev.tsv").write_text("1\tswali moja\n2\tswali mbili\n3\tbila jibu\n")
     (base / "qrels" / f"qrels.miracl-v1.0-{lang}-dev.tsv").write_text(
-        "1\tQ0\td0#0\t1\n1\tQ0\td1#0\t0\n2\tQ0\td2#0\t1\n2\tQ0\td3#0\t1\n3\tQ0\td4#0\t0\n")
+        "1\tQ0\td0#0\t1\n1\tQ0\td1#0\t0\n2\tQ0\td2#0\t1\n2\tQ0\td3#0\t1\n3\tQ0\td4#0\t0\n"
+    )
     corpus = root / "miracl" / f"miracl-corpus-v1.0-{lang}"
     corpus.mkdir(parents=True)
     with gzip.open(corpus / "docs-0.jsonl.gz", "wt", encoding="utf-8") as handle:
@@ -110,8 +126,9 @@ def test_fetch_downloads_lareqa_and_miracl_over_http(tmp_path, http_root, monkey
     os.symlink(tmp_path / "src" / "miracl", www / "datasets/miracl/miracl-corpus/resolve/main")
     api = www / "api/datasets/miracl/miracl-corpus/tree/main"
     api.mkdir(parents=True)
-    (api / "miracl-corpus-v1.0-sw").write_text(json.dumps(
-        [{"type": "file", "path": "miracl-corpus-v1.0-sw/docs-0.jsonl.gz"}]))
+    (api / "miracl-corpus-v1.0-sw").write_text(
+        json.dumps([{"type": "file", "path": "miracl-corpus-v1.0-sw/docs-0.jsonl.gz"}])
+    )
     monkeypatch.setenv("HF_ENDPOINT", base)
     records = fetch.fetch_miracl(["sw"], "dev", tmp_path / "miracl", None, allow_download=True)
     assert set(records) == {"sw/topics.tsv", "sw/qrels.tsv", "sw/corpus/docs-0.jsonl.gz"}
@@ -186,8 +203,12 @@ def _tied_benchmark(root: Path, langs=("en", "de"), topics=12, dim=4, seed=7) ->
     write_jsonl(root / "questions.jsonl", questions)
     write_jsonl(root / "candidates.jsonl", candidates)
     (root / "qrels.tsv").write_text("".join(qrels))
-    return {"embeddings": emb, "questions": root / "questions.jsonl", "candidates": root / "candidates.jsonl",
-            "qrels": root / "qrels.tsv"}
+    return {
+        "embeddings": emb,
+        "questions": root / "questions.jsonl",
+        "candidates": root / "candidates.jsonl",
+        "qrels": root / "qrels.tsv",
+    }
 
 
 def _assert_same_metrics(a: dict, b: dict) -> None:
@@ -198,12 +219,18 @@ def _assert_same_metrics(a: dict, b: dict) -> None:
 
 
 def test_dense_ranks_equal_full_depth_trec_metrics_with_ties(tmp_path):
-    from xlir.retrieval import build_faiss_indexes, dense_search
+    from xlir.retrieval.dense import build_faiss_indexes, dense_search
 
     bench = _tied_benchmark(tmp_path)
     build_faiss_indexes(bench["embeddings"], bench["candidates"], tmp_path / "index")
-    dense_search(bench["embeddings"], bench["questions"], tmp_path / "index", tmp_path / "trec",
-                 qrels_path=bench["qrels"], out_ranks_dir=tmp_path / "ranks")
+    dense_search(
+        bench["embeddings"],
+        bench["questions"],
+        tmp_path / "index",
+        tmp_path / "trec",
+        qrels_path=bench["qrels"],
+        out_ranks_dir=tmp_path / "ranks",
+    )
     from_trec = evaluate_run_dir(tmp_path / "trec", bench["qrels"], (1, 10), (10,))
     from_ranks = evaluate_ranks_dir(tmp_path / "ranks", bench["qrels"], (1, 10), (10,))
     assert len(from_ranks.queries) == 2 * 12 * 3  # 2 query languages x 12 topics x (2 pools + pooled)
@@ -212,30 +239,49 @@ def test_dense_ranks_equal_full_depth_trec_metrics_with_ties(tmp_path):
     assert manifest["depth"] is None and manifest["runs"]["en-all"]["k"] == 72
 
     # TREC files truncated at 5 while the ranks keep the full ranking: R@1 agrees, mAP is full-depth
-    dense_search(bench["embeddings"], bench["questions"], tmp_path / "index", tmp_path / "trec5", trec_depth=5,
-                 qrels_path=bench["qrels"], out_ranks_dir=tmp_path / "ranks5")
+    dense_search(
+        bench["embeddings"],
+        bench["questions"],
+        tmp_path / "index",
+        tmp_path / "trec5",
+        trec_depth=5,
+        qrels_path=bench["qrels"],
+        out_ranks_dir=tmp_path / "ranks5",
+    )
     truncated = evaluate_run_dir(tmp_path / "trec5", bench["qrels"], (1,))
     full = evaluate_ranks_dir(tmp_path / "ranks5", bench["qrels"], (1,))
     _assert_same_metrics(full.metrics, from_ranks.metrics)
     for setting in ("monolingual", "multilingual"):
         assert truncated.metrics["settings"][setting]["recall_1"] == pytest.approx(
-            full.metrics["settings"][setting]["recall_1"], abs=1e-12)
+            full.metrics["settings"][setting]["recall_1"], abs=1e-12
+        )
 
 
 def test_bm25_ranks_equal_trec_metrics(tmp_path):
-    from xlir.retrieval import bm25_search, build_bm25_indexes
+    from xlir.retrieval.bm25 import bm25_search, build_bm25_indexes
 
-    records = [{"cid": f"en:{t}:{s}", "lang": "en", "text": f"topic{t} word{s} shared"} for t in range(6) for s in range(3)]
+    records = [
+        {"cid": f"en:{t}:{s}", "lang": "en", "text": f"topic{t} word{s} shared"} for t in range(6) for s in range(3)
+    ]
     questions = [{"qid": f"en:q{t}", "lang": "en", "id": f"q{t}", "text": f"topic{t} word{t % 3}"} for t in range(6)]
     write_jsonl(tmp_path / "candidates.jsonl", records)
     write_jsonl(tmp_path / "questions.jsonl", questions)
-    (tmp_path / "qrels.tsv").write_text("".join(f"en:q{t} 0 en:{t}:{t % 3} 1\nen:q{t} 0 en:{(t + 1) % 6}:0 1\n"
-                                                for t in range(6)))
+    (tmp_path / "qrels.tsv").write_text(
+        "".join(f"en:q{t} 0 en:{t}:{t % 3} 1\nen:q{t} 0 en:{(t + 1) % 6}:0 1\n" for t in range(6))
+    )
     build_bm25_indexes(tmp_path / "candidates.jsonl", tmp_path / "index", ["en"])
-    bm25_search(tmp_path / "questions.jsonl", tmp_path / "index", tmp_path / "trec", depth=4,
-                qrels_path=tmp_path / "qrels.tsv", out_ranks_dir=tmp_path / "ranks")
-    _assert_same_metrics(evaluate_run_dir(tmp_path / "trec", tmp_path / "qrels.tsv").metrics,
-                         evaluate_ranks_dir(tmp_path / "ranks", tmp_path / "qrels.tsv").metrics)
+    bm25_search(
+        tmp_path / "questions.jsonl",
+        tmp_path / "index",
+        tmp_path / "trec",
+        depth=4,
+        qrels_path=tmp_path / "qrels.tsv",
+        out_ranks_dir=tmp_path / "ranks",
+    )
+    _assert_same_metrics(
+        evaluate_run_dir(tmp_path / "trec", tmp_path / "qrels.tsv").metrics,
+        evaluate_ranks_dir(tmp_path / "ranks", tmp_path / "qrels.tsv").metrics,
+    )
 
 
 def test_ranks_file_from_other_qrels_is_refused(tmp_path):
@@ -261,7 +307,7 @@ def test_ndcg_known_answer_and_trec_eval_agreement(tmp_path):
     assert ndcg_from_ranks([11], [1], 10) == 0.0
 
     pytest.importorskip("pyserini")
-    from xlir.trec_eval_check import run_trec_eval
+    from xlir.evaluation.verify_trec_eval import run_trec_eval
 
     rng = random.Random(3)
     docs = [f"en:{i:03d}" for i in range(80)]
@@ -276,8 +322,9 @@ def test_ndcg_known_answer_and_trec_eval_agreement(tmp_path):
     (tmp_path / "en-en.trec").write_text("\n".join(run_lines) + "\n")
     graded = read_qrels_graded(tmp_path / "qrels.tsv")
     results, _ = evaluate_run_file(tmp_path / "en-en.trec", graded, (100,), (10,))
-    reference = run_trec_eval(tmp_path / "qrels.tsv", tmp_path / "en-en.trec",
-                              ["-M", "100", "-m", "ndcg_cut.10", "-m", "recall.100"])
+    reference = run_trec_eval(
+        tmp_path / "qrels.tsv", tmp_path / "en-en.trec", ["-M", "100", "-m", "ndcg_cut.10", "-m", "recall.100"]
+    )
     ours = {r.qid: r for r in results}
     # trec_eval also lists the queries judged without any relevant passage (value 0); we skip them
     without_relevant = {qid for qid, docs in graded.items() if not any(rel > 0 for rel in docs.values())}
@@ -298,7 +345,14 @@ def test_mlqa_r_matches_the_official_statistics(tmp_path):
     langs = ["ar", "de", "en", "es", "hi", "vi", "zh"]
     fetch.fetch_lareqa("mlqa-r", langs, tmp_path / "mlqa-r", MIRROR, verify=True)
     stats = load_lareqa(tmp_path / "mlqa-r", langs).stats()
-    assert stats["questions_per_language"] == {"ar": 517, "de": 512, "en": 1148, "es": 500, "hi": 507,
-                                               "vi": 511, "zh": 504}
+    assert stats["questions_per_language"] == {
+        "ar": 517,
+        "de": 512,
+        "en": 1148,
+        "es": 500,
+        "hi": 507,
+        "vi": 511,
+        "zh": 504,
+    }
     assert stats["n_candidates"] == 20534
     assert stats["relevant_per_question_min"] >= 2  # every question is answered in 2-4 languages

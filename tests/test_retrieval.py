@@ -2,6 +2,7 @@
 
 The Lucene tests start the JVM in this process (once per process), so they all
 live in this module."""
+
 from __future__ import annotations
 
 import json
@@ -10,28 +11,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlir.io_utils import InputError, read_json
-from xlir.retrieval import (
-    bm25_search,
-    build_bm25_indexes,
-    build_faiss_indexes,
-    dense_search,
-    neutral_tokenize,
-    read_trec_run,
-    resolve_analyzer,
-    write_trec_run,
-)
 import xlir.retrieval.dense as dense_module
+from xlir.common.io import InputError, read_json
+from xlir.retrieval.bm25 import bm25_search, build_bm25_indexes, neutral_tokenize, resolve_analyzer
+from xlir.retrieval.dense import build_faiss_indexes, dense_search
+from xlir.retrieval.trec import read_trec_run, write_trec_run
 
 LANGS = ["ca", "en", "es"]
 TOPICS = 4  # candidates per language: sentence p of paragraph 0 is about topic p
 CANDIDATE_TEXTS = {
-    "en": ["The cat sleeps on the warm sofa.", "Paris is the capital of France.",
-           "Water boils at one hundred degrees.", "The library opens every morning."],
-    "es": ["El gato duerme en el sofá caliente.", "París es la capital de Francia.",
-           "El agua hierve a cien grados.", "La biblioteca abre cada mañana."],
-    "ca": ["El gat dorm al sofà calent.", "París és la capital de França.",
-           "L'aigua bull a cent graus.", "La biblioteca obre cada matí."],
+    "en": [
+        "The cat sleeps on the warm sofa.",
+        "Paris is the capital of France.",
+        "Water boils at one hundred degrees.",
+        "The library opens every morning.",
+    ],
+    "es": [
+        "El gato duerme en el sofá caliente.",
+        "París es la capital de Francia.",
+        "El agua hierve a cien grados.",
+        "La biblioteca abre cada mañana.",
+    ],
+    "ca": [
+        "El gat dorm al sofà calent.",
+        "París és la capital de França.",
+        "L'aigua bull a cent graus.",
+        "La biblioteca obre cada matí.",
+    ],
 }
 QUESTION_TEXTS = {  # question p asks about topic p
     "en": ["Where do cats sleep?", "What is the capital of France?"],
@@ -85,14 +91,19 @@ def bench(tmp_path: Path) -> dict:
     embeddings.mkdir()
     # rows deliberately in a different order from candidates.jsonl
     cand_rows = sorted(candidates, key=lambda r: r["cid"], reverse=True)
-    np.save(embeddings / "candidates.npy",
-            np.stack([_candidate_vector(r["lang"], int(r["cid"].rsplit(":", 1)[1])) for r in cand_rows]))
+    np.save(
+        embeddings / "candidates.npy",
+        np.stack([_candidate_vector(r["lang"], int(r["cid"].rsplit(":", 1)[1])) for r in cand_rows]),
+    )
     (embeddings / "candidates.ids").write_text("".join(r["cid"] + "\n" for r in cand_rows))
-    np.save(embeddings / "questions.npy",
-            np.stack([_question_vector(r["lang"], int(r["id"][1:])) for r in questions]))
+    np.save(embeddings / "questions.npy", np.stack([_question_vector(r["lang"], int(r["id"][1:])) for r in questions]))
     (embeddings / "questions.ids").write_text("".join(r["qid"] + "\n" for r in questions))
-    return {"root": tmp_path, "questions": prepared / "questions.jsonl",
-            "candidates": prepared / "candidates.jsonl", "embeddings": embeddings}
+    return {
+        "root": tmp_path,
+        "questions": prepared / "questions.jsonl",
+        "candidates": prepared / "candidates.jsonl",
+        "embeddings": embeddings,
+    }
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -101,15 +112,20 @@ def _leftovers(folder: Path) -> list[str]:
 
 # ---------------------------------------------------------------- TREC
 
+
 def test_write_trec_run_ranks_by_score(tmp_path: Path) -> None:
     path = tmp_path / "runs" / "en-es.trec"
-    lines = write_trec_run(path, {"q1": [("d1", 0.2), ("d2", 0.9), ("d3", 0.5)], "q2": [], "q3": [("d9", -1.5)]},
-                           tag="test")
+    lines = write_trec_run(
+        path, {"q1": [("d1", 0.2), ("d2", 0.9), ("d3", 0.5)], "q2": [], "q3": [("d9", -1.5)]}, tag="test"
+    )
     assert lines == 4
     rows = [line.split() for line in path.read_text().splitlines()]
     assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows] == [
-        ("q1", "Q0", "d2", "1", "test"), ("q1", "Q0", "d3", "2", "test"), ("q1", "Q0", "d1", "3", "test"),
-        ("q3", "Q0", "d9", "1", "test")]
+        ("q1", "Q0", "d2", "1", "test"),
+        ("q1", "Q0", "d3", "2", "test"),
+        ("q1", "Q0", "d1", "3", "test"),
+        ("q3", "Q0", "d9", "1", "test"),
+    ]
     assert read_trec_run(path) == {"q1": [("d2", 0.9), ("d3", 0.5), ("d1", 0.2)], "q3": [("d9", -1.5)]}
     assert _leftovers(path.parent) == []
     with pytest.raises(ValueError):
@@ -118,6 +134,7 @@ def test_write_trec_run_ranks_by_score(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- analyzers (no JVM)
+
 
 def test_neutral_tokenize_and_analyzer_resolution() -> None:
     assert neutral_tokenize("L'home de la CIUTAT, Straße 3.") == ["l", "home", "de", "la", "ciutat", "strasse", "3"]
@@ -137,6 +154,7 @@ def test_neutral_tokenize_and_analyzer_resolution() -> None:
 
 # ---------------------------------------------------------------- dense
 
+
 def test_dense_indexes_and_search(bench: dict) -> None:
     root = bench["root"]
     index_dir, trec_dir = root / "index", root / "trec"
@@ -144,7 +162,11 @@ def test_dense_indexes_and_search(bench: dict) -> None:
     assert manifest == read_json(index_dir / "manifest.json")
     assert manifest["dim"] == DIM
     assert {name: entry["count"] for name, entry in manifest["indexes"].items()} == {
-        "ca": TOPICS, "en": TOPICS, "es": TOPICS, "all": 3 * TOPICS}
+        "ca": TOPICS,
+        "en": TOPICS,
+        "es": TOPICS,
+        "all": 3 * TOPICS,
+    }
     for name in [*LANGS, "all"]:
         assert (index_dir / name / "index").is_file() and (index_dir / name / "docid").is_file()
     assert _leftovers(root) == []
@@ -179,8 +201,6 @@ def test_dense_indexes_and_search(bench: dict) -> None:
     with pytest.raises(InputError, match="no embedding"):
         dense_search(bench["embeddings"], bench["questions"], index_dir, root / "trec-new")
     assert not (root / "trec-new").exists()
-
-
 
 
 def test_dense_build_fails_atomically_on_mismatched_ids(bench: dict) -> None:
@@ -219,6 +239,7 @@ def test_dense_build_fails_atomically_midway(bench: dict, monkeypatch: pytest.Mo
 
 # ---------------------------------------------------------------- BM25 (starts the JVM)
 
+
 def test_bm25_indexes_and_search(bench: dict) -> None:
     root = bench["root"]
     index_dir, trec_dir = root / "bm25", root / "trec"
@@ -252,11 +273,12 @@ def test_bm25_indexes_and_search(bench: dict) -> None:
 
 
 def test_bm25_overrides_and_failure(bench: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    import xlir.retrieval.lexical as lexical
+    import xlir.retrieval.bm25 as lexical
 
     root = bench["root"]
-    manifest = build_bm25_indexes(bench["candidates"], root / "bm25", ["es"], analyzers={"es": "neutral"},
-                                  pooled_analyzer="anserini:en")
+    manifest = build_bm25_indexes(
+        bench["candidates"], root / "bm25", ["es"], analyzers={"es": "neutral"}, pooled_analyzer="anserini:en"
+    )
     assert manifest["indexes"]["es"]["analyzer"] == "neutral"
     assert manifest["indexes"]["all"]["analyzer"] == "anserini:en"
     assert manifest["indexes"]["all"]["languages"] == ["es"]

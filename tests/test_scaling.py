@@ -1,4 +1,5 @@
-"""Tests for xlir.scaling on tiny random BERT / XLM-R models (CPU, no network)."""
+"""Tests for xlir.train.scaling on tiny random BERT / XLM-R models (CPU, no network)."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,8 @@ pytest.importorskip("peft")
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel  # noqa: E402
 
-from xlir.io_utils import read_tsv  # noqa: E402
-from xlir.scaling import (  # noqa: E402
-    VariantSpec,
+from xlir.common.io import read_tsv  # noqa: E402
+from xlir.train.scaling import (  # noqa: E402
     apply_lora,
     build_param_groups,
     is_no_decay,
@@ -22,10 +22,10 @@ from xlir.scaling import (  # noqa: E402
     merge_and_unload,
     num_transformer_layers,
     param_group_table,
-    parse_variant,
     prepare_model_for_variant,
     write_param_group_table,
 )
+from xlir.train.variants import VariantSpec, parse_variant  # noqa: E402
 
 L = 4
 BASE_LR = 1e-3
@@ -34,15 +34,25 @@ WD = 0.01
 
 def tiny_bert(num_layers: int = L) -> BertModel:
     torch.manual_seed(0)
-    return BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=num_layers,
-                                num_attention_heads=2, intermediate_size=64))
+    return BertModel(
+        BertConfig(
+            vocab_size=100, hidden_size=32, num_hidden_layers=num_layers, num_attention_heads=2, intermediate_size=64
+        )
+    )
 
 
 def tiny_xlmr(num_layers: int = 3) -> XLMRobertaModel:
     torch.manual_seed(0)
-    return XLMRobertaModel(XLMRobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=num_layers,
-                                            num_attention_heads=2, intermediate_size=64,
-                                            max_position_embeddings=40))
+    return XLMRobertaModel(
+        XLMRobertaConfig(
+            vocab_size=100,
+            hidden_size=32,
+            num_hidden_layers=num_layers,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=40,
+        )
+    )
 
 
 def trainable_count(model) -> int:
@@ -66,18 +76,22 @@ def group_lrs(groups) -> dict[int, float]:
 
 # ---------------------------------------------------------------- layer ids
 
-@pytest.mark.parametrize("name, expected", [
-    ("embeddings.word_embeddings.weight", 0),
-    ("embeddings.LayerNorm.bias", 0),
-    ("encoder.layer.0.attention.self.query.weight", 1),
-    ("encoder.layer.3.output.dense.bias", 4),
-    ("base_model.model.encoder.layer.2.attention.self.value.lora_A.default.weight", 3),
-    ("base_model.model.embeddings.position_embeddings.weight", 0),
-    ("roberta.encoder.layer.1.intermediate.dense.weight", 2),
-    ("pooler.dense.weight", 5),
-    ("base_model.model.pooler.dense.bias", 5),
-    ("projection.weight", 5),
-])
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("embeddings.word_embeddings.weight", 0),
+        ("embeddings.LayerNorm.bias", 0),
+        ("encoder.layer.0.attention.self.query.weight", 1),
+        ("encoder.layer.3.output.dense.bias", 4),
+        ("base_model.model.encoder.layer.2.attention.self.value.lora_A.default.weight", 3),
+        ("base_model.model.embeddings.position_embeddings.weight", 0),
+        ("roberta.encoder.layer.1.intermediate.dense.weight", 2),
+        ("pooler.dense.weight", 5),
+        ("base_model.model.pooler.dense.bias", 5),
+        ("projection.weight", 5),
+    ],
+)
 def test_layer_id_for_name(name, expected):
     assert layer_id_for_name(name, L) == expected
 
@@ -101,6 +115,7 @@ def test_every_bert_parameter_gets_a_valid_layer():
 
 
 # ---------------------------------------------------------------- learning rates
+
 
 def test_uniform_lrs():
     model = prepare_model_for_variant(tiny_bert(), parse_variant({"name": "uniform", "kind": "uniform"}), False)
@@ -142,6 +157,7 @@ def test_initial_lr_and_scheduler_compatibility():
 
 # ---------------------------------------------------------------- freezing
 
+
 @pytest.mark.parametrize("k", [0, 1, 3, 5])
 def test_freeze_k(k):
     spec = parse_variant({"name": f"freeze-{k}", "kind": "freeze", "k": k})
@@ -166,11 +182,14 @@ def test_build_groups_refuses_unfrozen_model_for_freeze_variant():
 
 
 def test_freeze_word_embeddings_same_across_variants():
-    specs = [parse_variant(d) for d in (
-        {"name": "uniform", "kind": "uniform"},
-        {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
-        {"name": "grow-0.9", "kind": "grow", "gamma": 0.9},
-    )]
+    specs = [
+        parse_variant(d)
+        for d in (
+            {"name": "uniform", "kind": "uniform"},
+            {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
+            {"name": "grow-0.9", "kind": "grow", "gamma": 0.9},
+        )
+    ]
     for spec in specs:
         model = prepare_model_for_variant(tiny_bert(), spec, True)
         params = dict(model.named_parameters())
@@ -182,6 +201,7 @@ def test_freeze_word_embeddings_same_across_variants():
 
 
 # ---------------------------------------------------------------- weight decay and group coverage
+
 
 def test_no_decay_rule():
     assert is_no_decay("encoder.layer.0.attention.output.LayerNorm.weight")
@@ -202,12 +222,15 @@ def test_groups_weight_decay_split():
                 assert group["weight_decay"] == WD and group["decay"], name
 
 
-@pytest.mark.parametrize("variant", [
-    {"name": "uniform", "kind": "uniform"},
-    {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
-    {"name": "freeze-2", "kind": "freeze", "k": 2},
-    {"name": "lora-exp", "kind": "lora", "profile": "exp", "rank": 4, "min_rank": 1},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"name": "uniform", "kind": "uniform"},
+        {"name": "decay-0.8", "kind": "decay", "gamma": 0.8},
+        {"name": "freeze-2", "kind": "freeze", "k": 2},
+        {"name": "lora-exp", "kind": "lora", "profile": "exp", "rank": 4, "min_rank": 1},
+    ],
+)
 @pytest.mark.parametrize("freeze_words", [False, True])
 def test_every_trainable_parameter_in_exactly_one_group(variant, freeze_words):
     spec = parse_variant(variant)
@@ -225,6 +248,7 @@ def test_every_trainable_parameter_in_exactly_one_group(variant, freeze_words):
 
 
 # ---------------------------------------------------------------- LoRA
+
 
 def test_lora_trainable_counts_match_uniform():
     counts = {}
@@ -263,14 +287,17 @@ def test_rank_allocation_direction(profile):
 
 def test_rank_allocation_uniform_and_default_direction():
     assert lora_rank_allocation(lora_spec("uniform"), tiny_bert()) == {i: 8 for i in range(L)}
-    default = lora_rank_allocation(parse_variant(
-        {"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 8, "min_rank": 2}), tiny_bert())
+    default = lora_rank_allocation(
+        parse_variant({"name": "lora-linear", "kind": "lora", "profile": "linear", "rank": 8, "min_rank": 2}),
+        tiny_bert(),
+    )
     assert default == lora_rank_allocation(lora_spec("linear", direction="increasing"), tiny_bert())
 
 
 def test_rank_allocation_e5_small_like_shapes():
-    config = BertConfig(vocab_size=50, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
-                        intermediate_size=1536)
+    config = BertConfig(
+        vocab_size=50, hidden_size=384, num_hidden_layers=12, num_attention_heads=12, intermediate_size=1536
+    )
     model = BertModel(config)
     for profile in ("linear", "exp"):
         info = lora_budget(lora_spec(profile), model)
@@ -346,13 +373,13 @@ def test_merge_and_unload_returns_plain_model():
     assert type(merged) is BertModel
     assert not any("lora" in n for n, _ in merged.named_parameters())
     with torch.no_grad():
-        torch.testing.assert_close(merged(input_ids=input_ids).last_hidden_state, expected,
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(merged(input_ids=input_ids).last_hidden_state, expected, rtol=1e-4, atol=1e-5)
     plain = tiny_bert()
     assert merge_and_unload(plain) is plain
 
 
 # ---------------------------------------------------------------- XLM-R
+
 
 def test_xlmr_decay_and_lora():
     n = 3
@@ -372,6 +399,7 @@ def test_xlmr_decay_and_lora():
 
 
 # ---------------------------------------------------------------- table
+
 
 def test_param_group_table(tmp_path):
     spec = parse_variant({"name": "decay-0.8", "kind": "decay", "gamma": 0.8})
@@ -413,6 +441,7 @@ def test_param_group_table_freeze():
 
 # ---------------------------------------------------------------- config validation
 
+
 def test_parse_valid_variants():
     assert parse_variant({"name": "uniform", "kind": "uniform"}) == VariantSpec(name="uniform", kind="uniform")
     decay = parse_variant({"name": "decay-0.8", "kind": "decay", "gamma": 0.8})
@@ -426,27 +455,32 @@ def test_parse_valid_variants():
     assert parse_variant({"name": "freeze-4", "kind": "freeze", "k": 4}).k == 4
 
 
-@pytest.mark.parametrize("config, words", [
-    ({"kind": "uniform"}, ["'name'"]),
-    ({"name": "a/b", "kind": "uniform"}, ["'name'"]),
-    ({"name": "x", "kind": "scale"}, ["'kind'", "decay", "lora"]),
-    ({"name": "x", "kind": "decay"}, ["'gamma'"]),
-    ({"name": "x", "kind": "decay", "gamma": 1.5}, ["'gamma'", "(0, 1]"]),
-    ({"name": "x", "kind": "grow", "gamma": "0.9"}, ["'gamma'"]),
-    ({"name": "x", "kind": "freeze", "k": -1}, ["'k'", ">= 0"]),
-    ({"name": "x", "kind": "freeze", "k": 2.5}, ["'k'"]),
-    ({"name": "x", "kind": "uniform", "gamma": 0.9}, ["'gamma'", "expected keys"]),
-    ({"name": "x", "kind": "decay", "gamma": 0.9, "rank": 8}, ["'rank'"]),
-    ({"name": "x", "kind": "lora"}, ["'rank'"]),
-    ({"name": "x", "kind": "lora", "rank": 0}, ["'rank'", ">= 1"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "profile": "cubic"}, ["'profile'", "uniform", "linear", "exp"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "profile": "linear", "direction": "up"},
-     ["'direction'", "increasing", "decreasing"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "profile": "exp", "min_rank": 8}, ["'min_rank'", "< rank"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "profile": "uniform", "min_rank": 2}, ["'min_rank'"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "alpha": 0}, ["'alpha'"]),
-    ({"name": "x", "kind": "lora", "rank": 8, "dropout": 1.0}, ["'dropout'"]),
-])
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"kind": "uniform"}, ["'name'"]),
+        ({"name": "a/b", "kind": "uniform"}, ["'name'"]),
+        ({"name": "x", "kind": "scale"}, ["'kind'", "decay", "lora"]),
+        ({"name": "x", "kind": "decay"}, ["'gamma'"]),
+        ({"name": "x", "kind": "decay", "gamma": 1.5}, ["'gamma'", "(0, 1]"]),
+        ({"name": "x", "kind": "grow", "gamma": "0.9"}, ["'gamma'"]),
+        ({"name": "x", "kind": "freeze", "k": -1}, ["'k'", ">= 0"]),
+        ({"name": "x", "kind": "freeze", "k": 2.5}, ["'k'"]),
+        ({"name": "x", "kind": "uniform", "gamma": 0.9}, ["'gamma'", "expected keys"]),
+        ({"name": "x", "kind": "decay", "gamma": 0.9, "rank": 8}, ["'rank'"]),
+        ({"name": "x", "kind": "lora"}, ["'rank'"]),
+        ({"name": "x", "kind": "lora", "rank": 0}, ["'rank'", ">= 1"]),
+        ({"name": "x", "kind": "lora", "rank": 8, "profile": "cubic"}, ["'profile'", "uniform", "linear", "exp"]),
+        (
+            {"name": "x", "kind": "lora", "rank": 8, "profile": "linear", "direction": "up"},
+            ["'direction'", "increasing", "decreasing"],
+        ),
+        ({"name": "x", "kind": "lora", "rank": 8, "profile": "exp", "min_rank": 8}, ["'min_rank'", "< rank"]),
+        ({"name": "x", "kind": "lora", "rank": 8, "profile": "uniform", "min_rank": 2}, ["'min_rank'"]),
+        ({"name": "x", "kind": "lora", "rank": 8, "alpha": 0}, ["'alpha'"]),
+        ({"name": "x", "kind": "lora", "rank": 8, "dropout": 1.0}, ["'dropout'"]),
+    ],
+)
 def test_parse_invalid_variants_name_the_key(config, words):
     with pytest.raises(ValueError) as error:
         parse_variant(config)
@@ -456,8 +490,10 @@ def test_parse_invalid_variants_name_the_key(config, words):
 
 def test_model_without_pooler_and_inside_a_wrapper():
     torch.manual_seed(0)
-    backbone = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=L, num_attention_heads=2,
-                                    intermediate_size=64), add_pooling_layer=False)
+    backbone = BertModel(
+        BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=L, num_attention_heads=2, intermediate_size=64),
+        add_pooling_layer=False,
+    )
     wrapper = torch.nn.ModuleDict({"encoder_tower": backbone})  # no config of its own
     assert num_transformer_layers(wrapper) == L
     spec = parse_variant({"name": "decay-0.8", "kind": "decay", "gamma": 0.8})

@@ -1,4 +1,5 @@
-"""xlir.stats on synthetic per-query differences with a known answer."""
+"""xlir.report.stats on synthetic per-query differences with a known answer."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,15 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from xlir.stats import compare_paired, holm, macro_mean, paired_bootstrap, percentile_ci, sign_flip_test
+from xlir.report.stats import compare_paired, holm, macro_mean, paired_bootstrap, percentile_ci, sign_flip_test
 
 
 def test_macro_mean_averages_groups_not_queries():
     deltas = np.full((100, 2), np.nan)
-    deltas[:10, 0] = 1.0   # group A: 10 queries, delta 1
-    deltas[:, 1] = 0.0     # group B: 100 queries, delta 0
-    assert macro_mean(deltas) == pytest.approx(0.5)          # macro: (1 + 0) / 2
-    assert np.nanmean(deltas) == pytest.approx(10 / 110)      # not the micro average
+    deltas[:10, 0] = 1.0  # group A: 10 queries, delta 1
+    deltas[:, 1] = 0.0  # group B: 100 queries, delta 0
+    assert macro_mean(deltas) == pytest.approx(0.5)  # macro: (1 + 0) / 2
+    assert np.nanmean(deltas) == pytest.approx(10 / 110)  # not the micro average
     assert compare_paired(deltas, 200, 200).delta == pytest.approx(0.5)
 
 

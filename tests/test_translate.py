@@ -1,5 +1,6 @@
-"""Tests of xlir.translate: Apertium (for real), the cache, tiny Hugging Face models
+"""Tests of xlir.data.translate: Apertium (for real), the cache, tiny Hugging Face models
 built on the spot (no network), and translate_qa_file."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,15 @@ import subprocess
 
 import pytest
 
-from xlir.io_utils import InputError, read_jsonl
-from xlir.translate import (
+from xlir.common.io import InputError, read_jsonl
+from xlir.data.translate import (
     ApertiumTranslator,
     CachedTranslator,
     make_translator,
     normalise_text,
     translate_qa_file,
 )
-from xlir.translate.apertium import package_for_mode
+from xlir.data.translate.apertium import package_for_mode
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -170,8 +171,15 @@ def test_make_translator_backends():
     apertium = make_translator({"backend": "apertium", "modes": {"en-es": "eng-spa"}})
     assert apertium.name == "apertium" and apertium.modes == {"en-es": "eng-spa"}
     assert make_translator({"backend": "apertium"}).modes["en-gl"] == "en-gl"
-    hf = make_translator({"backend": "huggingface", "model": "some/model", "lang_codes": {"es": "spa_Latn"},
-                          "batch_size": 4, "num_beams": 2})
+    hf = make_translator(
+        {
+            "backend": "huggingface",
+            "model": "some/model",
+            "lang_codes": {"es": "spa_Latn"},
+            "batch_size": 4,
+            "num_beams": 2,
+        }
+    )
     assert hf.name == "hf:some/model" and hf.batch_size == 4 and hf.num_beams == 2
     assert hf._model is None  # loaded lazily
 
@@ -253,12 +261,23 @@ def tiny_marian(tmp_path_factory):
     backend.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A $B </s>", special_tokens=[("</s>", 1)]
     )
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>",
-                                        unk_token="<unk>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
     config = MarianConfig(
-        vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1,
+        vocab_size=len(vocab),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        forced_eos_token_id=1,
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny_marian")
@@ -276,12 +295,23 @@ def tiny_nllb(tmp_path_factory):
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
     for char in "abcdefghijklmnopqrstuvwxyz▁":
         vocab[char] = len(vocab)
-    tokenizer = NllbTokenizer(vocab=vocab, merges=[], extra_special_tokens=["eng_Latn", "spa_Latn", "cat_Latn"],
-                              src_lang="eng_Latn")
+    tokenizer = NllbTokenizer(
+        vocab=vocab, merges=[], extra_special_tokens=["eng_Latn", "spa_Latn", "cat_Latn"], src_lang="eng_Latn"
+    )
     config = M2M100Config(
-        vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+        vocab_size=len(tokenizer),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny_nllb")
@@ -291,8 +321,9 @@ def tiny_nllb(tmp_path_factory):
 
 
 def test_hf_marian_translates(tiny_marian):
-    translator = make_translator({"backend": "huggingface", "model": str(tiny_marian), "batch_size": 2,
-                                  "max_new_tokens": 8, "device": "cpu"})
+    translator = make_translator(
+        {"backend": "huggingface", "model": str(tiny_marian), "batch_size": 2, "max_new_tokens": 8, "device": "cpu"}
+    )
     texts = ["the cat sat on a mat", "hello world", "how are\nyou"]
     first = translator.translate(texts, "en", "es")
     assert len(first) == 3 and all(isinstance(text, str) for text in first)
@@ -303,7 +334,7 @@ def test_hf_marian_translates(tiny_marian):
 
 
 def test_hf_nllb_forces_target_language(tiny_nllb):
-    from xlir.translate.hf_seq2seq import HFSeq2SeqTranslator
+    from xlir.data.translate.hf_seq2seq import HFSeq2SeqTranslator
 
     codes = {"en": "eng_Latn", "es": "spa_Latn", "ca": "cat_Latn", "xx": "xxx_Latn"}
     translator = HFSeq2SeqTranslator(str(tiny_nllb), lang_codes=codes, batch_size=2, max_new_tokens=5)
@@ -367,8 +398,11 @@ def test_translate_qa_file(tmp_path, caplog):
     records = read_jsonl(out)
     assert [record["pair_id"] for record in records] == [pair["pair_id"] for pair in QA]
     assert set(records[0]) == {"pair_id", "question", "answer"}
-    assert records[0] == {"pair_id": "science-0000", "question": "[es] What is a cell?",
-                          "answer": "[es] The unit of life."}
+    assert records[0] == {
+        "pair_id": "science-0000",
+        "question": "[es] What is a cell?",
+        "answer": "[es] The unit of life.",
+    }
     assert records[2]["answer"] == ""
     assert stats["n"] == 3 and stats["n_segments"] == 6 and stats["empty_translations"] == 1
     assert stats["cache_misses"] == 6 and stats["cache_hits"] == 0 and stats["seconds"] >= 0
@@ -404,8 +438,10 @@ def test_translate_qa_file_without_cache_and_identity(tmp_path):
 )
 def test_translate_qa_file_malformed(tmp_path, bad_line, message):
     qa = tmp_path / "broken.jsonl"
-    qa.write_text(json.dumps({"pair_id": "x-0000", "category": "x", "question": "Q?", "answer": "A."}) + "\n"
-                  + bad_line + "\n", encoding="utf-8")
+    qa.write_text(
+        json.dumps({"pair_id": "x-0000", "category": "x", "question": "Q?", "answer": "A."}) + "\n" + bad_line + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "es.jsonl"
     with pytest.raises(InputError, match=message) as info:
         translate_qa_file(qa, "es", out, FakeTranslator())

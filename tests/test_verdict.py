@@ -1,4 +1,5 @@
 """The verdict and the claims table are generated from the comparisons, by stated criteria."""
+
 from __future__ import annotations
 
 import os
@@ -9,37 +10,85 @@ import pytest
 from tests.report_fixture import write_study
 from xlir.report.compare import COLUMNS, compare_runs, finish
 from xlir.report.grid import Study
-from xlir.report.verdict import (NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claims_table, fmt_delta, research_answer,
-                                 verdict_lines)
+from xlir.report.verdict import (
+    NOT_SUPPORTED,
+    NOT_TESTED,
+    SUPPORTED,
+    claims_table,
+    fmt_delta,
+    research_answer,
+    verdict_lines,
+)
 
 
 def manifest(variants: dict | None = None, samplings: dict | None = None, seeds=(1,)) -> dict:
-    return {"config": {
-        "variants": variants or {"uniform": {"kind": "uniform"}, "decay-0.8": {"kind": "decay", "gamma": 0.8},
-                                 "lora-uniform": {"kind": "lora", "profile": "uniform", "rank": 8, "alpha": 16},
-                                 "lora-linear": {"kind": "lora", "profile": "linear", "rank": 8, "alpha": 16}},
-        "samplings": samplings or {"hybrid": {"alpha": 0.5}, "xx": {"alpha": 1.0}, "xy": {"alpha": 0.0}},
-        "grid": {"baseline_variant": "uniform", "main_sampling": "hybrid"}, "seeds": list(seeds),
-        "training": {"languages": ["en", "es"]},
-        "benchmarks": {"demo": {"kind": "demo", "languages": ["en", "es", "gl"]}},
-        "report": {"alpha": 0.05}},
+    return {
+        "config": {
+            "variants": variants
+            or {
+                "uniform": {"kind": "uniform"},
+                "decay-0.8": {"kind": "decay", "gamma": 0.8},
+                "lora-uniform": {"kind": "lora", "profile": "uniform", "rank": 8, "alpha": 16},
+                "lora-linear": {"kind": "lora", "profile": "linear", "rank": 8, "alpha": 16},
+            },
+            "samplings": samplings or {"hybrid": {"alpha": 0.5}, "xx": {"alpha": 1.0}, "xy": {"alpha": 0.0}},
+            "grid": {"baseline_variant": "uniform", "main_sampling": "hybrid"},
+            "seeds": list(seeds),
+            "training": {"languages": ["en", "es"]},
+            "benchmarks": {"demo": {"kind": "demo", "languages": ["en", "es", "gl"]}},
+            "report": {"alpha": 0.05},
+        },
         "runs": [{"model": "m", "variant": "uniform", "sampling": "hybrid", "seed": 1, "dir": "x"}],
-        "benchmarks": ["demo"]}
+        "benchmarks": ["demo"],
+    }
 
 
-def row(family: str, setting: str, treatment: tuple[str, str], control: tuple[str, str], delta: float,
-        p: float, metric: str = "map", subset: str = "all", n_seeds: int = 1) -> dict:
+def row(
+    family: str,
+    setting: str,
+    treatment: tuple[str, str],
+    control: tuple[str, str],
+    delta: float,
+    p: float,
+    metric: str = "map",
+    subset: str = "all",
+    n_seeds: int = 1,
+) -> dict:
     values = dict.fromkeys(COLUMNS)
     values.update(
-        benchmark="demo", family=family, subset=subset, setting=setting, metric=metric, headline=metric == "map",
-        higher_is_better=metric != "rank_distance", model="m",
+        benchmark="demo",
+        family=family,
+        subset=subset,
+        setting=setting,
+        metric=metric,
+        headline=metric == "map",
+        higher_is_better=metric != "rank_distance",
+        model="m",
         treatment="zero-shot" if treatment[0] == "zeroshot" else "/".join(treatment),
         control="zero-shot" if control[0] == "zeroshot" else "/".join(control),
-        treatment_variant=treatment[0], treatment_sampling=treatment[1], control_variant=control[0],
-        control_sampling=control[1], seeds=",".join(str(s) for s in range(1, n_seeds + 1)), n_seeds=n_seeds,
-        single_seed=n_seeds == 1, treatment_value=0.5 + delta, control_value=0.5, delta=delta,
-        ci_low=delta - 0.01, ci_high=delta + 0.01, ci_level=0.95, p_value=p, alpha=0.05, n_queries=100,
-        n_pairs=6, n_measurements=600, unmatched=0, seed_deltas="", bootstrap_samples=1000, permutations=1000)
+        treatment_variant=treatment[0],
+        treatment_sampling=treatment[1],
+        control_variant=control[0],
+        control_sampling=control[1],
+        seeds=",".join(str(s) for s in range(1, n_seeds + 1)),
+        n_seeds=n_seeds,
+        single_seed=n_seeds == 1,
+        treatment_value=0.5 + delta,
+        control_value=0.5,
+        delta=delta,
+        ci_low=delta - 0.01,
+        ci_high=delta + 0.01,
+        ci_level=0.95,
+        p_value=p,
+        alpha=0.05,
+        n_queries=100,
+        n_pairs=6,
+        n_measurements=600,
+        unmatched=0,
+        seed_deltas="",
+        bootstrap_samples=1000,
+        permutations=1000,
+    )
     return values
 
 
@@ -55,10 +104,13 @@ def claims_of(rows: list[dict], study_manifest: dict | None = None) -> pd.DataFr
 def test_claims_follow_their_criteria():
     rows = []
     for setting in SETTINGS:
-        rows += [row("sampling", setting, H, XX, 0.03, 0.001), row("sampling", setting, H, XY, 0.05, 0.001),
-                 row("zeroshot", setting, H, Z, 0.1, 0.001), row("zeroshot", setting, H, Z, 0.1, 0.001,
-                                                                 subset="unseen"),
-                 row("scaling", setting, ("decay-0.8", "hybrid"), H, 0.02, 0.001)]
+        rows += [
+            row("sampling", setting, H, XX, 0.03, 0.001),
+            row("sampling", setting, H, XY, 0.05, 0.001),
+            row("zeroshot", setting, H, Z, 0.1, 0.001),
+            row("zeroshot", setting, H, Z, 0.1, 0.001, subset="unseen"),
+            row("scaling", setting, ("decay-0.8", "hybrid"), H, 0.02, 0.001),
+        ]
     rows.append(row("sampling", "multilingual", H, XX, -12.0, 0.001, metric="rank_distance"))
     claims = claims_of(rows)
     assert claims.loc["C1", "verdict"] == SUPPORTED
@@ -75,18 +127,23 @@ def test_claims_follow_their_criteria():
 def test_claims_are_not_supported_without_significance():
     rows = []
     for setting in SETTINGS:
-        rows += [row("sampling", setting, H, XX, 0.01, 0.4), row("sampling", setting, H, XY, 0.05, 0.001),
-                 row("zeroshot", setting, H, Z, 0.1, 0.001),
-                 row("zeroshot", setting, H, Z, 0.01, 0.2, subset="unseen"),
-                 row("scaling", setting, ("decay-0.8", "hybrid"), H, 0.004, 0.3)]
+        rows += [
+            row("sampling", setting, H, XX, 0.01, 0.4),
+            row("sampling", setting, H, XY, 0.05, 0.001),
+            row("zeroshot", setting, H, Z, 0.1, 0.001),
+            row("zeroshot", setting, H, Z, 0.01, 0.2, subset="unseen"),
+            row("scaling", setting, ("decay-0.8", "hybrid"), H, 0.004, 0.3),
+        ]
     rows[0] = row("sampling", "monolingual", H, XX, -0.05, 0.001)  # hybrid worse than X-X, monolingual
     rows.append(row("sampling", "multilingual", H, XX, 3.0, 0.001, metric="rank_distance"))  # more bias
     claims = claims_of(rows)
     assert claims.loc["C1", "verdict"] == NOT_SUPPORTED
     assert "highest mean" in claims.loc["C1", "evidence"]
     assert claims.loc["C2", "verdict"] == NOT_SUPPORTED
-    assert claims.loc["C3", "verdict"] == NOT_SUPPORTED and "monolingual: worse than uniform/xx" in \
-        claims.loc["C3", "evidence"]
+    assert (
+        claims.loc["C3", "verdict"] == NOT_SUPPORTED
+        and "monolingual: worse than uniform/xx" in claims.loc["C3", "evidence"]
+    )
     assert claims.loc["C4", "verdict"] == NOT_SUPPORTED  # unseen-language pairs: not significantly better
     assert claims.loc["C5", "verdict"] == NOT_SUPPORTED
     assert "indistinguishable from its uniform counterpart: decay-0.8" in claims.loc["C5", "evidence"]
@@ -94,9 +151,11 @@ def test_claims_are_not_supported_without_significance():
 
 def test_layerwise_lora_is_judged_against_the_uniform_rank_budget():
     lora = ("lora-linear", "hybrid")
-    rows = [row("scaling", "cross-lingual", lora, H, -0.05, 0.001),
-            row("scaling", "cross-lingual", lora, ("lora-uniform", "hybrid"), 0.004, 0.001),
-            row("scaling", "cross-lingual", ("lora-uniform", "hybrid"), H, -0.054, 0.001)]
+    rows = [
+        row("scaling", "cross-lingual", lora, H, -0.05, 0.001),
+        row("scaling", "cross-lingual", lora, ("lora-uniform", "hybrid"), 0.004, 0.001),
+        row("scaling", "cross-lingual", ("lora-uniform", "hybrid"), H, -0.054, 0.001),
+    ]
     claims = claims_of(rows)
     assert claims.loc["C5", "verdict"] == SUPPORTED
     evidence = claims.loc["C5", "evidence"]
@@ -106,8 +165,10 @@ def test_layerwise_lora_is_judged_against_the_uniform_rank_budget():
 
 
 def test_missing_runs_are_not_tested():
-    claims = claims_of([row("scaling", "monolingual", ("decay-0.8", "hybrid"), H, 0.01, 0.5)],
-                       manifest(samplings={"hybrid": {"alpha": 0.5}}))
+    claims = claims_of(
+        [row("scaling", "monolingual", ("decay-0.8", "hybrid"), H, 0.01, 0.5)],
+        manifest(samplings={"hybrid": {"alpha": 0.5}}),
+    )
     for claim in ("C1", "C2", "C3", "C4"):
         assert claims.loc[claim, "verdict"] == NOT_TESTED, claim
     assert claims.loc["C2", "evidence"] == "no X-X sampling (alpha = 1) in the config"
@@ -116,8 +177,10 @@ def test_missing_runs_are_not_tested():
 
 
 def test_verdict_text_names_every_variant_per_setting():
-    rows = [row("scaling", s, ("decay-0.8", "hybrid"), H, d, p) for s, d, p in
-            (("monolingual", 0.01, 0.3), ("cross-lingual", 0.03, 0.001), ("multilingual", -0.04, 0.001))]
+    rows = [
+        row("scaling", s, ("decay-0.8", "hybrid"), H, d, p)
+        for s, d, p in (("monolingual", 0.01, 0.3), ("cross-lingual", 0.03, 0.001), ("multilingual", -0.04, 0.001))
+    ]
     table = finish(rows)
     lines = verdict_lines(table, Study(manifest()))
     text = "\n".join(lines)
@@ -150,8 +213,10 @@ def test_claims_on_a_synthetic_study_with_known_answers(tmp_path):
 
 @pytest.mark.parametrize("p, expected", [(0.2, "indistinguishable"), (0.001, "better")])
 def test_outcome_uses_the_holm_adjusted_p(p, expected):
-    rows = [row("scaling", "cross-lingual", ("decay-0.8", "hybrid"), H, 0.02, p),
-            row("scaling", "monolingual", ("decay-0.8", "hybrid"), H, 0.02, 0.03)]
+    rows = [
+        row("scaling", "cross-lingual", ("decay-0.8", "hybrid"), H, 0.02, p),
+        row("scaling", "monolingual", ("decay-0.8", "hybrid"), H, 0.02, 0.03),
+    ]
     table = finish(rows)
     assert table.iloc[0].outcome == expected
     assert table.iloc[1].p_holm == pytest.approx(min(1.0, 0.03 * (2 if p > 0.03 else 1)))

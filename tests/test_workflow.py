@@ -1,6 +1,7 @@
 """Integration: Snakemake runs every rule on a tiny config with the real Apertium,
 PyTorch, Pyserini (Lucene + Faiss) and Snakemake; then a config change reruns only
 the changed variant's jobs, and an invalid config fails before any job runs."""
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,28 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 CORPUS = {
-    "science": [("what is water made of", "water is hydrogen and oxygen"),
-                ("what is the sun", "the sun is a star"),
-                ("what do plants need", "plants need light and water"),
-                ("what is a planet", "a planet orbits a star")],
-    "food": [("do you like bread", "bread is good food"), ("what is cheese", "cheese is made from milk"),
-             ("is fruit healthy", "fruit is very healthy"), ("what is soup", "soup is a hot meal"),
-             ("what do cows eat", "cows eat grass"), ("what is rice", "rice is a grain")],
-    "sports": [("who plays football", "many people play football"), ("what is tennis", "tennis uses a ball"),
-               ("can you swim", "swimming is a sport"), ("what is a race", "a race is a contest of speed"),
-               ("who won the game", "the home team won"), ("what is golf", "golf is played on grass")],
+    "science": [
+        ("what is water made of", "water is hydrogen and oxygen"),
+        ("what is the sun", "the sun is a star"),
+        ("what do plants need", "plants need light and water"),
+        ("what is a planet", "a planet orbits a star"),
+    ],
+    "food": [
+        ("do you like bread", "bread is good food"),
+        ("what is cheese", "cheese is made from milk"),
+        ("is fruit healthy", "fruit is very healthy"),
+        ("what is soup", "soup is a hot meal"),
+        ("what do cows eat", "cows eat grass"),
+        ("what is rice", "rice is a grain"),
+    ],
+    "sports": [
+        ("who plays football", "many people play football"),
+        ("what is tennis", "tennis uses a ball"),
+        ("can you swim", "swimming is a sport"),
+        ("what is a race", "a race is a contest of speed"),
+        ("who won the game", "the home team won"),
+        ("what is golf", "golf is played on grass"),
+    ],
 }
 
 
@@ -35,22 +48,31 @@ def write_corpus(folder: Path) -> None:
     folder.mkdir(parents=True)
     for category, pairs in CORPUS.items():
         (folder / f"{category}.yml").write_text(
-            yaml.safe_dump({"categories": [category], "conversations": [list(p) for p in pairs]}), encoding="utf-8")
+            yaml.safe_dump({"categories": [category], "conversations": [list(p) for p in pairs]}), encoding="utf-8"
+        )
 
 
 MIRACL = {  # a MIRACL-format fixture: topics, graded qrels (0/1) and a gzipped corpus per language
-    "en": {"topics": [("101", "which river flows through paris"), ("102", "how tall is mount everest")],
-           "docs": [("1#0", "Paris", "the seine river flows through paris"),
-                    ("1#1", "Paris", "paris has many museums and old bridges"),
-                    ("2#0", "Everest", "mount everest is about 8849 metres tall"),
-                    ("2#1", "Everest", "climbers reach everest from nepal"),
-                    ("3#0", "Lyon", "lyon lies where the rhone meets the saone")],
-           "qrels": [("101", "1#0", 1), ("101", "1#1", 0), ("101", "3#0", 0), ("102", "2#0", 1), ("102", "2#1", 1)]},
-    "es": {"topics": [("201", "que rio pasa por madrid")],
-           "docs": [("7#0", "Madrid", "el rio manzanares pasa por madrid"),
-                    ("7#1", "Madrid", "madrid es la capital de espana"),
-                    ("8#0", "Sevilla", "el guadalquivir pasa por sevilla")],
-           "qrels": [("201", "7#0", 1), ("201", "8#0", 0)]},
+    "en": {
+        "topics": [("101", "which river flows through paris"), ("102", "how tall is mount everest")],
+        "docs": [
+            ("1#0", "Paris", "the seine river flows through paris"),
+            ("1#1", "Paris", "paris has many museums and old bridges"),
+            ("2#0", "Everest", "mount everest is about 8849 metres tall"),
+            ("2#1", "Everest", "climbers reach everest from nepal"),
+            ("3#0", "Lyon", "lyon lies where the rhone meets the saone"),
+        ],
+        "qrels": [("101", "1#0", 1), ("101", "1#1", 0), ("101", "3#0", 0), ("102", "2#0", 1), ("102", "2#1", 1)],
+    },
+    "es": {
+        "topics": [("201", "que rio pasa por madrid")],
+        "docs": [
+            ("7#0", "Madrid", "el rio manzanares pasa por madrid"),
+            ("7#1", "Madrid", "madrid es la capital de espana"),
+            ("8#0", "Sevilla", "el guadalquivir pasa por sevilla"),
+        ],
+        "qrels": [("201", "7#0", 1), ("201", "8#0", 0)],
+    },
 }
 
 
@@ -63,9 +85,11 @@ def write_miracl_mirror(root: Path) -> None:
         (base / "topics").mkdir(parents=True)
         (base / "qrels").mkdir(parents=True)
         (base / "topics" / f"topics.miracl-v1.0-{lang}-dev.tsv").write_text(
-            "".join(f"{qid}\t{text}\n" for qid, text in data["topics"]), encoding="utf-8")
+            "".join(f"{qid}\t{text}\n" for qid, text in data["topics"]), encoding="utf-8"
+        )
         (base / "qrels" / f"qrels.miracl-v1.0-{lang}-dev.tsv").write_text(
-            "".join(f"{qid}\tQ0\t{docid}\t{rel}\n" for qid, docid, rel in data["qrels"]), encoding="utf-8")
+            "".join(f"{qid}\tQ0\t{docid}\t{rel}\n" for qid, docid, rel in data["qrels"]), encoding="utf-8"
+        )
         corpus = root / "miracl" / f"miracl-corpus-v1.0-{lang}"
         corpus.mkdir(parents=True)
         with gzip.open(corpus / "docs-0.jsonl.gz", "wt", encoding="utf-8") as handle:
@@ -75,25 +99,39 @@ def write_miracl_mirror(root: Path) -> None:
 
 def tiny_config(tmp: Path) -> dict:
     return {
-        "models": {"tiny": {"source": "path", "path": str(tmp / "tiny_model"), "max_length": 24,
-                            "encode_batch_size": 16}},
-        "qa": {"corpus_dir": str(tmp / "corpus"), "heldout_categories": ["science"], "exclude_categories": [],
-               "max_pairs_per_category": None},
+        "models": {
+            "tiny": {"source": "path", "path": str(tmp / "tiny_model"), "max_length": 24, "encode_batch_size": 16}
+        },
+        "qa": {
+            "corpus_dir": str(tmp / "corpus"),
+            "heldout_categories": ["science"],
+            "exclude_categories": [],
+            "max_pairs_per_category": None,
+        },
         "translation": {"backend": "apertium", "languages": ["es", "ca", "gl"]},
         "training": {"languages": ["en", "es", "ca"], "steps": 3, "batch_size": 4, "lr": 1.0e-3},
         "samplings": {"hybrid": {"alpha": 0.5}, "xx": {"alpha": 1.0}},
         "seeds": [1],
-        "variants": {"uniform": {"kind": "uniform"}, "decay-0.8": {"kind": "decay", "gamma": 0.8},
-                     "lora-linear": {"kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8}},
-        "benchmarks": {"demo": {"kind": "demo", "languages": ["en", "es", "gl"], "paragraph_size": 2},
-                       "miracl": {"kind": "miracl", "split": "dev", "languages": ["en", "es"]}},
+        "variants": {
+            "uniform": {"kind": "uniform"},
+            "decay-0.8": {"kind": "decay", "gamma": 0.8},
+            "lora-linear": {"kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8},
+        },
+        "benchmarks": {
+            "demo": {"kind": "demo", "languages": ["en", "es", "gl"], "paragraph_size": 2},
+            "miracl": {"kind": "miracl", "split": "dev", "languages": ["en", "es"]},
+        },
         "data": {"mirror": str(tmp / "mirror"), "download": False},
     }
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
     return done
@@ -147,7 +185,9 @@ def test_every_stage_produced_its_outputs(finished_workdir):
     assert 0.0 < miracl["settings"]["monolingual"]["ndcg_cut_10"] <= 1.0
     assert miracl["settings"]["monolingual"]["recall_100"] == 1.0  # every passage is ranked
     assert sorted(p.name for p in (results / "runs/tiny/zeroshot/none/seed0/miracl/trec").glob("*.trec")) == [
-        "en-en.trec", "es-es.trec"]
+        "en-en.trec",
+        "es-es.trec",
+    ]
     for run in ("tiny+zeroshot+none+seed0", "bm25+lexical+none+seed0"):
         for benchmark in ("demo", "miracl"):
             check = json.loads((results / f"checks/trec_eval/{benchmark}/{run}.json").read_text())
@@ -195,9 +235,17 @@ def test_changing_one_variant_reruns_only_its_jobs(finished_workdir):
     dry = snakemake(finished_workdir, "-n", "all", "--rerun-triggers", "params", "input", "mtime")
     counts = job_counts(dry.stdout)
     per_benchmark = len(tiny_config(finished_workdir)["benchmarks"])
-    assert counts == {"train": 1, "encode": per_benchmark, "index_dense": per_benchmark,
-                      "search_dense": per_benchmark, "evaluate": per_benchmark, "aggregate": 1, "compare": 1,
-                      "report": 1, "all": 1}, dry.stdout[-3000:]
+    assert counts == {
+        "train": 1,
+        "encode": per_benchmark,
+        "index_dense": per_benchmark,
+        "search_dense": per_benchmark,
+        "evaluate": per_benchmark,
+        "aggregate": 1,
+        "compare": 1,
+        "report": 1,
+        "all": 1,
+    }, dry.stdout[-3000:]
     assert "variant=decay-0.8" in dry.stdout
 
 

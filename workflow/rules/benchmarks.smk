@@ -2,11 +2,6 @@
 # and the zero-shot (leakage) check.
 
 
-def demo_mt_inputs(wildcards):
-    langs = config["benchmarks"][wildcards.benchmark]["languages"]
-    return [f"{RESULTS}/data/mt/{lang}.jsonl" for lang in langs if lang != "en"]
-
-
 rule build_demo_benchmark:
     input:
         qa=f"{RESULTS}/data/qa/en.jsonl",
@@ -19,9 +14,11 @@ rule build_demo_benchmark:
         paragraph_size=lambda w: config["benchmarks"][w.benchmark].get("paragraph_size", 4),
     log:
         f"{RESULTS}/logs/build_demo_benchmark/{{benchmark}}.log",
+    conda:
+        "../../envs/xlir.yaml"
     shell:
         "xlir build-demo-benchmark --qa {input.qa} --split {input.split} --mt {input.mt} "
-        "--languages '{params.languages}' --paragraph-size {params.paragraph_size} --out-dir {output} "
+        "--languages {params.languages:q} --paragraph-size {params.paragraph_size} --out-dir {output} "
         "--log {log} 2>> {log}"
 
 
@@ -41,9 +38,11 @@ rule fetch_benchmark:
         f"{RESULTS}/logs/fetch_benchmark/{{benchmark}}.log",
     benchmark:
         f"{RESULTS}/timing/fetch_benchmark/{{benchmark}}.tsv"
+    conda:
+        "../../envs/xlir.yaml"
     shell:
         "xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
-        "--languages '{params.languages}' {params.mirror} {params.download} --verify-checksums {params.verify} "
+        "--languages {params.languages:q} {params.mirror} {params.download} --verify-checksums {params.verify} "
         "--out-dir {output} --log {log} 2>> {log}"
 
 
@@ -51,55 +50,59 @@ rule prepare_benchmark:
     input:
         lambda w: benchmark_raw_dir(w.benchmark),
     output:
-        questions=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl",
-        candidates=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl",
-        qrels=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/qrels.tsv",
-        stats=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/stats.json",
+        questions=prepared("{benchmark}", "questions.jsonl"),
+        candidates=prepared("{benchmark}", "candidates.jsonl"),
+        qrels=prepared("{benchmark}", "qrels.tsv"),
+        stats=prepared("{benchmark}", "stats.json"),
     params:
         kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
         languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
         subsample=lambda w: f"--max-candidates-per-language {config['benchmarks'][w.benchmark]['max_candidates_per_language']}"
         if config["benchmarks"][w.benchmark].get("max_candidates_per_language") else "",
-        out_dir=f"{RESULTS}/benchmarks/{{benchmark}}/prepared",
     log:
         f"{RESULTS}/logs/prepare_benchmark/{{benchmark}}.log",
     benchmark:
         f"{RESULTS}/timing/prepare_benchmark/{{benchmark}}.tsv"
+    conda:
+        "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input} --languages '{params.languages}' "
-        "{params.subsample} --out-dir {params.out_dir} --log {log} 2>> {log}"
+        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input} --languages {params.languages:q} "
+        "{params.subsample} --out-questions {output.questions} --out-candidates {output.candidates} "
+        "--out-qrels {output.qrels} --out-stats {output.stats} --log {log} 2>> {log}"
 
 
 rule drop_overlapping_pairs:
     input:
         train=f"{RESULTS}/data/train/pairs.jsonl",
-        questions=expand(f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl", benchmark=BENCHMARKS),
-        candidates=expand(f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl", benchmark=BENCHMARKS),
+        questions=[prepared(b, "questions.jsonl") for b in BENCHMARKS],
+        candidates=[prepared(b, "candidates.jsonl") for b in BENCHMARKS],
     output:
         pairs=f"{RESULTS}/data/train/pairs.zeroshot.jsonl",
         report=f"{RESULTS}/checks/dropped_training_pairs.json",
     params:
-        prepared=" ".join(f"{RESULTS}/benchmarks/{b}/prepared" for b in BENCHMARKS),
+        benchmarks=BENCHMARKS,
         ngram=config["leakage"]["ngram"],
         threshold=config["leakage"]["jaccard_threshold"],
     log:
         f"{RESULTS}/logs/drop_overlapping_pairs.log",
     benchmark:
         f"{RESULTS}/timing/drop_overlapping_pairs.tsv"
+    conda:
+        "../../envs/xlir.yaml"
     shell:
-        "xlir drop-overlapping-pairs --train {input.train} --prepared {params.prepared} --ngram {params.ngram} "
+        "xlir drop-overlapping-pairs --train {input.train} --benchmarks {params.benchmarks:q} "
+        "--questions {input.questions:q} --candidates {input.candidates:q} --ngram {params.ngram} "
         "--threshold {params.threshold} --out {output.pairs} --out-report {output.report} --log {log} 2>> {log}"
 
 
 rule check_leakage:
     input:
         train=TRAIN_PAIRS,
-        questions=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/questions.jsonl",
-        candidates=f"{RESULTS}/benchmarks/{{benchmark}}/prepared/candidates.jsonl",
+        questions=prepared("{benchmark}", "questions.jsonl"),
+        candidates=prepared("{benchmark}", "candidates.jsonl"),
     output:
         f"{RESULTS}/checks/leakage_{{benchmark}}.json",
     params:
-        prepared=f"{RESULTS}/benchmarks/{{benchmark}}/prepared",
         ngram=config["leakage"]["ngram"],
         threshold=config["leakage"]["jaccard_threshold"],
         fail=str(config["leakage"]["fail_on_overlap"]).lower(),
@@ -107,6 +110,9 @@ rule check_leakage:
         f"{RESULTS}/logs/check_leakage/{{benchmark}}.log",
     benchmark:
         f"{RESULTS}/timing/check_leakage/{{benchmark}}.tsv"
+    conda:
+        "../../envs/xlir.yaml"
     shell:
-        "xlir check-leakage --train {input.train} --prepared {params.prepared} --ngram {params.ngram} "
+        "xlir check-leakage --train {input.train} --questions {input.questions} --candidates {input.candidates} "
+        "--ngram {params.ngram} "
         "--threshold {params.threshold} --fail-on-overlap {params.fail} --out {output} --log {log} 2>> {log}"

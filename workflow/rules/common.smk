@@ -1,7 +1,17 @@
-# Helpers shared by the rules: the grid, path builders and parameter serialisation.
+# Everything the rule files share, and nothing else (the grid, path builders, parameter
+# serialisation and the functions the rules call; snakemake --lint wants rules and functions
+# in separate files). The config is parsed here once, when the workflow loads, so a
+# bad variant fails before any job runs.
+import os
 import re
 import json
 import shlex
+
+import yaml
+
+from xlir.train.plan_memory import job_resources as _planned_resources
+from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
+from xlir.train.variants import parse_variant
 
 RESULTS = "results"
 MODELS = list(config["models"])
@@ -9,6 +19,8 @@ VARIANTS = list(config["variants"])
 SAMPLINGS = list(config["samplings"])
 SEEDS = [int(s) for s in config["seeds"]]
 BENCHMARKS = list(config["benchmarks"])
+#: every configured variant parsed once, at the edge (xlir.train.variants); errors name the variant and key
+VARIANT_SPECS = {name: parse_variant({"name": name, **spec}) for name, spec in config["variants"].items()}
 MT_LANGS = list(config["translation"]["languages"])
 # the training pairs every run learns from: with leakage.drop_overlapping_pairs, those left after
 # dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
@@ -22,15 +34,6 @@ _MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": No
 
 def _alternatives(names):
     return "|".join(re.escape(n) for n in names)
-
-
-wildcard_constraints:
-    model=_alternatives(MODELS + ["bm25"]),
-    variant=_alternatives(VARIANTS + ["zeroshot", "lexical"]),
-    sampling=_alternatives(SAMPLINGS + ["none"]),
-    seed=r"\d+",
-    benchmark=_alternatives(BENCHMARKS),
-    lang=r"[a-z]{2,3}",
 
 
 def model_cfg(model):
@@ -111,7 +114,17 @@ def trec_eval_checks():
         runs += [f"{model}/zeroshot/none/seed0" for model in MODELS]
     if config["evaluation"]["bm25"]:
         runs.append("bm25/lexical/none/seed0")
-    return [f"{RESULTS}/checks/trec_eval/{b}/{run.replace('/', '+')}.json" for b in BENCHMARKS for run in runs]
+    return [f"{RESULTS}/checks/trec_eval/{b}/{flat_run(run)}.json" for b in BENCHMARKS for run in runs]
+
+
+def flat_run(run):
+    """A run folder below results/runs as one path component: model+variant+sampling+seedN."""
+    return "+".join(run.split(os.sep))
+
+
+def run_of_flat(flat):
+    """The run folder below results/runs of a flat run name (inverse of flat_run)."""
+    return os.path.join(*flat.split("+"))
 
 
 def mt_backend():
@@ -132,6 +145,20 @@ def benchmark_cutoffs(benchmark):
     return {key: spec.get(key, value) for key, value in defaults.items()}
 
 
+RUN = f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}"
+DENSE_CONSTRAINTS = {"model": _alternatives(MODELS), "variant": _alternatives(VARIANTS + ["zeroshot"])}
+
+
+def prepared(benchmark, name):
+    """One file of a prepared benchmark (xlir.benchmarks.prepared)."""
+    return f"{RESULTS}/benchmarks/{benchmark}/prepared/{name}"
+
+
+PREPARED_QUESTIONS = prepared("{benchmark}", "questions.jsonl")
+PREPARED_CANDIDATES = prepared("{benchmark}", "candidates.jsonl")
+PREPARED_QRELS = prepared("{benchmark}", "qrels.tsv")
+
+
 def depth_options(benchmark, retriever):
     """--depth (ranking depth; none = the whole pool) and --trec-depth for one search."""
     spec, evaluation = config["benchmarks"][benchmark], config["evaluation"]
@@ -142,3 +169,114 @@ def depth_options(benchmark, retriever):
     if evaluation["trec_depth"]:
         options += f" --trec-depth {int(evaluation['trec_depth'])}"
     return options.strip()
+
+
+# ------------------------------------------------------------------ benchmarks
+def demo_mt_inputs(wildcards):
+    langs = config["benchmarks"][wildcards.benchmark]["languages"]
+    return [f"{RESULTS}/data/mt/{lang}.jsonl" for lang in langs if lang != "en"]
+
+
+# ------------------------------------------------------------------ training
+TRAIN_LOG = f"{RESULTS}/logs/train/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}.log"
+
+
+def train_options(model):
+    """The memory and distribution switches of a model's jobs: `training`, then `models.<model>.training`."""
+    t = config["training"]
+    merged = {k: t[k] for k in _OPTION_KEYS if k in t}
+    merged.update(model_cfg(model).get("training") or {})
+    return merged
+
+
+def training_params(model):
+    """What `xlir train --training` gets. Switches at their defaults are left out, so the default
+    config's params (and Snakemake's params rerun trigger) are what they were before the switches."""
+    t = config["training"]
+    keys = ("lr", "weight_decay", "temperature", "warmup_ratio", "max_grad_norm", "freeze_word_embeddings")
+    params = {k: t[k] for k in keys}
+    defaults = _TrainOptions().to_dict()
+    params.update({k: v for k, v in train_options(model).items() if v != defaults[k]})
+    return params
+
+
+def train_nproc(model):
+    return int(train_options(model).get("nproc_per_node", 1))
+
+
+def train_launcher(model):
+    """`xlir`, or torchrun with one process per GPU of the job (inside one SLURM allocation:
+    the job runs as one task holding all its GPUs on one node; torchrun starts the processes)."""
+    n = train_nproc(model)
+    return f"torchrun --standalone --nproc-per-node {n} -m xlir.cli" if n > 1 else "xlir"
+
+
+def train_log_option(wildcards):
+    """--log, except under torchrun, whose parser would read it as its own --log-dir: there
+    stderr alone (2>> {log}) carries every process's log lines."""
+    if train_nproc(wildcards.model) > 1:
+        return ""
+    log_file = TRAIN_LOG.format(model=wildcards.model, variant=wildcards.variant, sampling=wildcards.sampling,
+                                seed=wildcards.seed)
+    return f"--log {log_file}"
+
+
+def train_resources(wildcards, key, default):
+    """GPU jobs: runtime and host memory from the planner (xlir plan-memory); CPU jobs: the defaults."""
+    planned = _planned_resources(wildcards.model, model_cfg(wildcards.model),
+                                 {**config["training"], **train_options(wildcards.model)},
+                                 VARIANT_SPECS[wildcards.variant])
+    return planned[key] if planned else default
+
+
+def train_gpus(model):
+    return train_nproc(model) if str(model_cfg(model)["device"]).startswith("cuda") else 0
+
+
+# ------------------------------------------------------------------ report
+def _default_config():
+    """The embedded default (config/config.yaml with the schema's defaults): the report lists
+    the config values that differ from it."""
+    path = os.path.join(workflow.basedir, "config", "config.yaml")
+    with open(path, encoding="utf-8") as handle:
+        default = yaml.safe_load(handle)
+    validate(default, schema=os.path.join(workflow.basedir, "config", "schema.yaml"), set_default=True)
+    return default
+
+
+def report_manifest():
+    runs = []
+    for path in evaluated_runs():
+        _, _, model, variant, sampling, seed = path.split("/")
+        runs.append({"model": model, "variant": variant, "sampling": sampling, "seed": int(seed[4:]), "dir": path})
+    return {
+        "config": config,
+        "default_config": _default_config(),
+        "runs": runs,
+        "benchmarks": BENCHMARKS,
+        "mt_languages": MT_LANGS,
+        "results_dir": RESULTS,
+    }
+
+
+REPORT_MANIFEST = as_json(report_manifest())
+REPORT_DIR = f"{RESULTS}/report"
+
+
+def run_outputs(name):
+    return [f"{path}/{b}/{name}" for path in evaluated_runs() for b in BENCHMARKS]
+
+
+def report_inputs(wildcards):
+    """What the report reads besides metrics.csv and comparisons.csv."""
+    inputs = []
+    for cell in grid_cells():
+        inputs += [f"{run_dir(*cell)}/{name}" for name in ("param_groups.tsv", "train_log.tsv", "train_summary.json")]
+    inputs += [f"{RESULTS}/data/mt/{lang}.quality.json" for lang in MT_LANGS]
+    inputs += [f"{RESULTS}/checks/leakage_{b}.json" for b in BENCHMARKS]
+    if config["leakage"]["drop_overlapping_pairs"]:
+        inputs += [f"{RESULTS}/checks/dropped_training_pairs.json"]
+    inputs += [f"{RESULTS}/benchmarks/{b}/prepared/stats.json" for b in BENCHMARKS]
+    inputs += [f"{RESULTS}/data/train/stats.json"]
+    inputs += [f"{RESULTS}/models/{m}/base" for m in MODELS]
+    return inputs

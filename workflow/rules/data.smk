@@ -14,8 +14,10 @@ rule prepare_qa:
         skip="--skip-malformed" if config["qa"]["skip_malformed"] else "",
     log:
         f"{RESULTS}/logs/prepare_qa.log",
+    conda:
+        "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-qa {params.corpus} --heldout '{params.heldout}' --exclude '{params.exclude}' {params.cap} "
+        "xlir prepare-qa {params.corpus} --heldout {params.heldout:q} --exclude {params.exclude:q} {params.cap} "
         "--seed {params.seed} {params.skip} --out-pairs {output.pairs} --out-split {output.split} --log {log} 2>> {log}"
 
 
@@ -35,6 +37,8 @@ rule translate:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../../envs/xlir.yaml"
     shell:
         "xlir translate --qa {input} --lang {wildcards.lang} --backend {params.backend} "
         "--cache {params.cache} --out {output} --log {log} 2>> {log}"
@@ -54,6 +58,8 @@ rule mt_quality:
         f"{RESULTS}/logs/mt_quality/{{lang}}.log",
     benchmark:
         f"{RESULTS}/timing/mt_quality/{{lang}}.tsv"
+    conda:
+        "../../envs/xlir.yaml"
     shell:
         "xlir mt-quality --qa {input.qa} --mt {input.mt} --lang {wildcards.lang} --backend {params.backend} "
         "--cache {params.cache} {params.references} --out {output} --log {log} 2>> {log}"
@@ -73,7 +79,9 @@ rule build_train_set:
         threshold=config["leakage"]["jaccard_threshold"],
     log:
         f"{RESULTS}/logs/build_train_set.log",
+    conda:
+        "../../envs/xlir.yaml"
     shell:
-        "xlir build-train-set --qa {input.qa} --split {input.split} --mt {input.mt} --languages '{params.languages}' "
+        "xlir build-train-set --qa {input.qa} --split {input.split} --mt {input.mt} --languages {params.languages:q} "
         "--ngram {params.ngram} --threshold {params.threshold} --out {output.pairs} --out-stats {output.stats} "
         "--log {log} 2>> {log}"

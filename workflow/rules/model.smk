@@ -19,5 +19,7 @@ rule prepare_model:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/xlir.yaml"
     shell:
         "xlir prepare-model --source {params.source} {params.extra} --out {output} --log {log} 2>> {log}"

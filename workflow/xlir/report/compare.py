@@ -15,12 +15,13 @@ rank distance, the language-pair subsets `unseen` / `seen`: pairs with /
 without a language never trained on), queries are paired by (qid, query_lang,
 cand_lang); with several seeds each arm's per-query scores are first averaged
 over the shared seeds (so the interval reflects query sampling; the per-seed
-deltas are listed beside it). `xlir.stats` gives the macro-averaged delta
+deltas are listed beside it). `xlir.report.stats` gives the macro-averaged delta
 (mean per language pair, then mean over pairs, as the setting's headline
 number), its percentile bootstrap CI over resampled question ids (one draw
 shared by all language pairs; parallel questions share an id) and the
 sign-flip randomisation p-value; Holm's correction runs over the rows of one
 table: benchmark x family x subset x metric."""
+
 from __future__ import annotations
 
 import zlib
@@ -30,20 +31,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlir.io_utils import InputError, atomic_open, get_logger
+from xlir.common.io import InputError, atomic_open, get_logger
 from xlir.report.aggregate import read_csv_with_columns
-from xlir.report.grid import (KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order)
-from xlir.stats import compare_paired, holm, macro_mean
+from xlir.report.grid import KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order
+from xlir.report.stats import compare_paired, holm, macro_mean
 
-log = get_logger("report.compare")
+log = get_logger(__name__)
 
 SUBSETS = ("all", "unseen", "seen")
 COLUMNS = [
-    "benchmark", "family", "subset", "setting", "metric", "headline", "higher_is_better", "model",
-    "treatment", "control", "treatment_variant", "treatment_sampling", "control_variant", "control_sampling",
-    "seeds", "n_seeds", "single_seed", "seed_handling", "treatment_value", "control_value", "delta",
-    "ci_low", "ci_high", "ci_level", "p_value", "p_holm", "alpha", "significant", "outcome", "n_queries",
-    "n_pairs", "n_measurements", "unmatched", "seed_deltas", "bootstrap_samples", "permutations", "resampling_unit",
+    "benchmark",
+    "family",
+    "subset",
+    "setting",
+    "metric",
+    "headline",
+    "higher_is_better",
+    "model",
+    "treatment",
+    "control",
+    "treatment_variant",
+    "treatment_sampling",
+    "control_variant",
+    "control_sampling",
+    "seeds",
+    "n_seeds",
+    "single_seed",
+    "seed_handling",
+    "treatment_value",
+    "control_value",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "p_value",
+    "p_holm",
+    "alpha",
+    "significant",
+    "outcome",
+    "n_queries",
+    "n_pairs",
+    "n_measurements",
+    "unmatched",
+    "seed_deltas",
+    "bootstrap_samples",
+    "permutations",
+    "resampling_unit",
 ]
 
 
@@ -89,8 +122,14 @@ def plan_comparisons(study: Study) -> list[Plan]:
         if not t_seeds or not c_seeds:
             return
         if control[0] == "zeroshot":
-            plans.append(Plan(family, Arm(model, *treatment, tuple(sorted(t_seeds))),
-                              Arm(model, *control, tuple(sorted(c_seeds))), paired_seeds=False))
+            plans.append(
+                Plan(
+                    family,
+                    Arm(model, *treatment, tuple(sorted(t_seeds))),
+                    Arm(model, *control, tuple(sorted(c_seeds))),
+                    paired_seeds=False,
+                )
+            )
             return
         shared = tuple(sorted(t_seeds & c_seeds))
         if not shared:
@@ -122,8 +161,7 @@ def read_per_query(path: Path, parallel: bool) -> pd.DataFrame:
     (the id after `lang:` for parallel benchmarks, the qid otherwise)."""
     if not path.exists():
         raise InputError(f"{path}: missing (rule evaluate writes it for every run x benchmark)")
-    table = pd.read_csv(path, sep="\t", dtype={c: str for c in KEY_COLUMNS}, keep_default_na=False,
-                        na_values=[""])
+    table = pd.read_csv(path, sep="\t", dtype={c: str for c in KEY_COLUMNS}, keep_default_na=False, na_values=[""])
     missing = [c for c in KEY_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"{path}: missing columns {', '.join(missing)}")
@@ -152,8 +190,9 @@ class PerQuery:
     def run(self, model: str, variant: str, sampling: str, seed: int, benchmark: str) -> pd.DataFrame:
         run_dir = self.dirs[(model, variant, sampling, seed)]
         if (run_dir, benchmark) not in self._tables:
-            self._tables[(run_dir, benchmark)] = read_per_query(Path(run_dir) / benchmark / "per_query.tsv",
-                                                                self.study.parallel(benchmark))
+            self._tables[(run_dir, benchmark)] = read_per_query(
+                Path(run_dir) / benchmark / "per_query.tsv", self.study.parallel(benchmark)
+            )
         return self._tables[(run_dir, benchmark)]
 
     def arm(self, arm: Arm, benchmark: str, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
@@ -163,13 +202,13 @@ class PerQuery:
             return frames[0]
         stacked = pd.concat(frames, ignore_index=True)
         metrics = metric_columns(frames[0])
-        return stacked.groupby(["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False,
-                               sort=False)[metrics].mean()
+        return stacked.groupby(
+            ["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False, sort=False
+        )[metrics].mean()
 
 
 # ------------------------------------------------------------------ pairing
-def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str
-                  ) -> tuple[np.ndarray, float, float, int]:
+def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[np.ndarray, float, float, int]:
     """(unit x pair matrix of treatment - control, treatment macro, control macro,
     number of unmatched measurements) for the queries both arms measured."""
     keys = ["setting", "qid", "cand_lang"]
@@ -180,8 +219,10 @@ def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str
     if merged.empty:
         return np.empty((0, 0)), float("nan"), float("nan"), unmatched
     merged["delta"] = merged[f"{column}_t"] - merged[f"{column}_c"]
-    wide = {name: merged.pivot(index="unit", columns="pair", values=name).to_numpy(dtype=np.float64)
-            for name in ("delta", f"{column}_t", f"{column}_c")}
+    wide = {
+        name: merged.pivot(index="unit", columns="pair", values=name).to_numpy(dtype=np.float64)
+        for name in ("delta", f"{column}_t", f"{column}_c")
+    }
     return wide["delta"], macro_mean(wide[f"{column}_t"]), macro_mean(wide[f"{column}_c"]), unmatched
 
 
@@ -210,8 +251,11 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
     """The rows of one plan on one benchmark: every setting x subset x metric."""
     study = data.study
     treatment, control = data.arm(plan.treatment, benchmark), data.arm(plan.control, benchmark)
-    per_seed = ([data.arm(plan.treatment, benchmark, (seed,)) for seed in plan.treatment.seeds]
-                if len(plan.treatment.seeds) > 1 else [])
+    per_seed = (
+        [data.arm(plan.treatment, benchmark, (seed,)) for seed in plan.treatment.seeds]
+        if len(plan.treatment.seeds) > 1
+        else []
+    )
     unseen = set(study.unseen_languages(benchmark))
     subsets = SUBSETS if study.has_seen_and_unseen(benchmark) else ("all",)
     columns = sorted(metric_columns(treatment), key=metric_order)
@@ -230,33 +274,71 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                 deltas, t_value, c_value, unmatched = paired_deltas(t_sub, c_sub, column)
                 if deltas.size == 0 or np.isnan(deltas).all():
                     continue
-                key = "|".join([benchmark, plan.family, subset, setting, metric, plan.model,
-                                plan.treatment.label, plan.control.label])
-                result = compare_paired(deltas, settings["bootstrap_samples"], settings["permutations"],
-                                        1 - settings["alpha"], _rng(settings["seed"], key))
+                key = "|".join(
+                    [
+                        benchmark,
+                        plan.family,
+                        subset,
+                        setting,
+                        metric,
+                        plan.model,
+                        plan.treatment.label,
+                        plan.control.label,
+                    ]
+                )
+                result = compare_paired(
+                    deltas,
+                    settings["bootstrap_samples"],
+                    settings["permutations"],
+                    1 - settings["alpha"],
+                    _rng(settings["seed"], key),
+                )
                 seed_deltas = []
                 for seed, frame in zip(plan.treatment.seeds, per_seed):
-                    seed_control = (data.arm(plan.control, benchmark, (seed,)) if plan.paired_seeds else control)
+                    seed_control = data.arm(plan.control, benchmark, (seed,)) if plan.paired_seeds else control
                     seed_control = subset_pairs(seed_control[seed_control.setting == setting], subset, unseen)
                     seed_treat = subset_pairs(frame[frame.setting == setting], subset, unseen)
                     seed_deltas.append(macro_mean(paired_deltas(seed_treat, seed_control, column)[0]))
-                rows.append({
-                    "benchmark": benchmark, "family": plan.family, "subset": subset, "setting": setting,
-                    "metric": metric, "headline": metric == headline, "higher_is_better": higher_is_better(metric),
-                    "model": plan.model, "treatment": plan.treatment.label, "control": plan.control.label,
-                    "treatment_variant": plan.treatment.variant, "treatment_sampling": plan.treatment.sampling,
-                    "control_variant": plan.control.variant, "control_sampling": plan.control.sampling,
-                    "seeds": ",".join(str(s) for s in plan.treatment.seeds), "n_seeds": len(plan.treatment.seeds),
-                    "single_seed": len(plan.treatment.seeds) == 1, "seed_handling": _seed_handling(plan),
-                    "treatment_value": t_value, "control_value": c_value, "delta": result.delta,
-                    "ci_low": result.ci_low, "ci_high": result.ci_high, "ci_level": result.ci_level,
-                    "p_value": result.p_value, "alpha": settings["alpha"], "n_queries": result.n_units,
-                    "n_pairs": result.n_groups, "n_measurements": result.n_measurements, "unmatched": unmatched,
-                    "seed_deltas": ";".join(f"{d:.6g}" for d in seed_deltas),
-                    "bootstrap_samples": result.bootstrap_samples, "permutations": result.permutations,
-                    "resampling_unit": "question id (parallel questions together)" if study.parallel(benchmark)
-                    else "question",
-                })
+                rows.append(
+                    {
+                        "benchmark": benchmark,
+                        "family": plan.family,
+                        "subset": subset,
+                        "setting": setting,
+                        "metric": metric,
+                        "headline": metric == headline,
+                        "higher_is_better": higher_is_better(metric),
+                        "model": plan.model,
+                        "treatment": plan.treatment.label,
+                        "control": plan.control.label,
+                        "treatment_variant": plan.treatment.variant,
+                        "treatment_sampling": plan.treatment.sampling,
+                        "control_variant": plan.control.variant,
+                        "control_sampling": plan.control.sampling,
+                        "seeds": ",".join(str(s) for s in plan.treatment.seeds),
+                        "n_seeds": len(plan.treatment.seeds),
+                        "single_seed": len(plan.treatment.seeds) == 1,
+                        "seed_handling": _seed_handling(plan),
+                        "treatment_value": t_value,
+                        "control_value": c_value,
+                        "delta": result.delta,
+                        "ci_low": result.ci_low,
+                        "ci_high": result.ci_high,
+                        "ci_level": result.ci_level,
+                        "p_value": result.p_value,
+                        "alpha": settings["alpha"],
+                        "n_queries": result.n_units,
+                        "n_pairs": result.n_groups,
+                        "n_measurements": result.n_measurements,
+                        "unmatched": unmatched,
+                        "seed_deltas": ";".join(f"{d:.6g}" for d in seed_deltas),
+                        "bootstrap_samples": result.bootstrap_samples,
+                        "permutations": result.permutations,
+                        "resampling_unit": "question id (parallel questions together)"
+                        if study.parallel(benchmark)
+                        else "question",
+                    }
+                )
     return rows
 
 
@@ -276,9 +358,12 @@ def finish(rows: list[dict]) -> pd.DataFrame:
 
 def comparison_settings(study: Study) -> dict:
     cfg = study.report_cfg
-    settings = {"bootstrap_samples": int(cfg.get("bootstrap_samples", 2000)),
-                "permutations": int(cfg.get("permutations", 2000)),
-                "alpha": float(cfg.get("alpha", 0.05)), "seed": int(cfg.get("seed", 0))}
+    settings = {
+        "bootstrap_samples": int(cfg.get("bootstrap_samples", 2000)),
+        "permutations": int(cfg.get("permutations", 2000)),
+        "alpha": float(cfg.get("alpha", 0.05)),
+        "seed": int(cfg.get("seed", 0)),
+    }
     if not 0 < settings["alpha"] < 1:
         raise InputError(f"config key report.alpha: expected a level in (0, 1), got {settings['alpha']}")
     return settings
@@ -300,8 +385,12 @@ def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
     table = run_comparisons(manifest)
     with atomic_open(out_csv) as handle:
         table.to_csv(handle, index=False)
-    log.info("compare: %d comparisons (%d significant after Holm) -> %s", len(table),
-             int(table["significant"].sum()) if len(table) else 0, out_csv)
+    log.info(
+        "compare: %d comparisons (%d significant after Holm) -> %s",
+        len(table),
+        int(table["significant"].sum()) if len(table) else 0,
+        out_csv,
+    )
     return table
 
 

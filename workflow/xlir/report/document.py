@@ -1,5 +1,6 @@
 """A report document built once and written twice: Markdown and self-contained HTML
 (figures embedded as base64 PNG, so index.html opens from the file system)."""
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,7 @@ def _cell(value, digits: int) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
             return f"{value:.3g}"
         return f"{value:.{digits}f}"
     return str(value)
@@ -73,8 +74,10 @@ def html_table(df: pd.DataFrame, digits: int = 3, classes: dict[str, str] | None
             attr = f' class="{" ".join(css)}"' if css else ""
             cells.append(f"<td{attr}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table class="tbl"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        f'<div class="scroll"><table class="tbl"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _looks_numeric(text: str) -> bool:
@@ -133,8 +136,9 @@ class Document:
             parts.append("<ul>" + "".join(items) + "</ul>")
         self.html.append(f'<div class="{css}">{"".join(parts)}</div>')
 
-    def table(self, df: pd.DataFrame, digits: int = 3, collapsed: str | None = None,
-              classes: dict[str, str] | None = None) -> None:
+    def table(
+        self, df: pd.DataFrame, digits: int = 3, collapsed: str | None = None, classes: dict[str, str] | None = None
+    ) -> None:
         self.md.append(md_table(df, digits))
         table = html_table(df, digits, classes)
         if collapsed:
@@ -147,8 +151,10 @@ class Document:
         link = f"{self.figures_link}/{name}"
         self.md.append(f"![{caption}]({link}.png)\n\n_{caption}_ ([SVG]({link}.svg))\n")
         data = base64.b64encode((self.figures_dir / f"{name}.png").read_bytes()).decode()
-        self.html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"/>'
-                         f'<figcaption>{html.escape(caption)} (<a href="{link}.svg">SVG</a>)</figcaption></figure>')
+        self.html.append(
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"/>'
+            f'<figcaption>{html.escape(caption)} (<a href="{link}.svg">SVG</a>)</figcaption></figure>'
+        )
 
     def render_markdown(self) -> str:
         return "\n".join(self.md)
@@ -158,7 +164,9 @@ class Document:
         body = list(self.html)
         if toc and body:
             body.insert(1, f"<nav><strong>Contents</strong><ul>{toc}</ul></nav>")
-        return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-                f"<body>{''.join(body)}</body></html>\n")
+        return (
+            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+            f"<body>{''.join(body)}</body></html>\n"
+        )

@@ -3,6 +3,7 @@
 Every function takes tidy tables (the measurements of `xlir.report.aggregate`,
 the comparisons of `xlir.report.compare`) or run files, draws one figure and
 returns its name, or None when there is nothing to draw."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from xlir.io_utils import read_tsv  # noqa: E402
+from xlir.common.io import read_tsv  # noqa: E402
 from xlir.report.grid import SETTINGS, Run, Study, group_label, metric_label  # noqa: E402
 
 OUTCOME_COLORS = {"better": "#1a7f37", "worse": "#cf222e", "indistinguishable": "#6e7781"}
@@ -34,8 +35,9 @@ def _safe(text: str) -> str:
 
 
 def _macro(measurements: pd.DataFrame, benchmark: str, metric: str) -> pd.DataFrame:
-    return measurements[(measurements.benchmark == benchmark) & (measurements.pair == "macro")
-                        & (measurements.metric == metric)].copy()
+    return measurements[
+        (measurements.benchmark == benchmark) & (measurements.pair == "macro") & (measurements.metric == metric)
+    ].copy()
 
 
 # ------------------------------------------------------------------ results
@@ -44,8 +46,10 @@ def setting_bars(measurements: pd.DataFrame, benchmark: str, metric: str, figure
     macro = _macro(measurements, benchmark, metric)
     if macro.empty:
         return None
-    macro["run"] = [f"{m} {group_label(v, s)}" if v != "lexical" else "BM25"
-                    for m, v, s in zip(macro.model, macro.variant, macro.sampling)]
+    macro["run"] = [
+        f"{m} {group_label(v, s)}" if v != "lexical" else "BM25"
+        for m, v, s in zip(macro.model, macro.variant, macro.sampling)
+    ]
     wide = macro.groupby(["run", "setting"]).value.mean().unstack("setting")
     wide = wide[[s for s in SETTINGS if s in wide.columns]]
     fig, ax = plt.subplots(figsize=(max(6.5, 0.8 * len(wide) + 2), 4.2))
@@ -61,18 +65,24 @@ def setting_bars(measurements: pd.DataFrame, benchmark: str, metric: str, figure
     return save(fig, figures_dir, f"{_safe(benchmark)}_{metric}_by_setting")
 
 
-def delta_ci(comparisons: pd.DataFrame, benchmark: str, family: str, figures_dir: Path,
-             subset: str = "all", title: str = "") -> str | None:
+def delta_ci(
+    comparisons: pd.DataFrame, benchmark: str, family: str, figures_dir: Path, subset: str = "all", title: str = ""
+) -> str | None:
     """Δ of each comparison with its confidence interval, one panel per setting;
     filled marker = significant after Holm."""
-    rows = comparisons[(comparisons.benchmark == benchmark) & (comparisons.family == family)
-                       & (comparisons.subset == subset) & comparisons.headline]
+    rows = comparisons[
+        (comparisons.benchmark == benchmark)
+        & (comparisons.family == family)
+        & (comparisons.subset == subset)
+        & comparisons.headline
+    ]
     if rows.empty:
         return None
     settings = [s for s in SETTINGS if s in set(rows.setting)]
     labels = list(dict.fromkeys(f"{r.model}: {r.treatment} − {r.control}" for r in rows.itertuples()))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings) + 2.5, 0.45 * len(labels) + 1.8),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(4.2 * len(settings) + 2.5, 0.45 * len(labels) + 1.8), sharey=True, squeeze=False
+    )
     metric = metric_label(rows.iloc[0]["metric"])
     level = int(round(100 * rows.iloc[0]["ci_level"]))
     for ax, setting in zip(axes[0], settings):
@@ -80,31 +90,53 @@ def delta_ci(comparisons: pd.DataFrame, benchmark: str, family: str, figures_dir
         for r in part.itertuples():
             y = labels.index(f"{r.model}: {r.treatment} − {r.control}")
             color = OUTCOME_COLORS[r.outcome]
-            ax.errorbar(r.delta, y, xerr=[[r.delta - r.ci_low], [r.ci_high - r.delta]], fmt="o", color=color,
-                        mfc=color if r.significant else "white", capsize=3, markersize=6)
+            ax.errorbar(
+                r.delta,
+                y,
+                xerr=[[r.delta - r.ci_low], [r.ci_high - r.delta]],
+                fmt="o",
+                color=color,
+                mfc=color if r.significant else "white",
+                capsize=3,
+                markersize=6,
+            )
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_title(f"{setting}\n(n = {int(part.n_queries.max())} queries x {int(part.n_pairs.max())} pairs, "
-                     f"{int(part.n_seeds.max())} seed{'s' if part.n_seeds.max() > 1 else ''})", fontsize=9)
+        ax.set_title(
+            f"{setting}\n(n = {int(part.n_queries.max())} queries x {int(part.n_pairs.max())} pairs, "
+            f"{int(part.n_seeds.max())} seed{'s' if part.n_seeds.max() > 1 else ''})",
+            fontsize=9,
+        )
         ax.set_xlabel(f"Δ {metric} ({level}% CI)")
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(labels)), labels, fontsize=8)
     axes[0][0].invert_yaxis()
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=o) for o, c in OUTCOME_COLORS.items()]
-    handles.append(plt.Line2D([], [], marker="o", linestyle="", color="black", mfc="white",
-                              label="hollow: not significant (Holm)"))
+    handles.append(
+        plt.Line2D([], [], marker="o", linestyle="", color="black", mfc="white", label="hollow: not significant (Holm)")
+    )
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title or f"{benchmark}: {family} comparisons", fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, figures_dir, f"{_safe(benchmark)}_{family}_{subset}_delta_ci")
 
 
-def pair_delta_matrix(measurements: pd.DataFrame, benchmark: str, metric: str, model: str,
-                      treatment: tuple[str, str], control: tuple[str, str], seeds: list[int] | None
-                      ) -> pd.DataFrame:
+def pair_delta_matrix(
+    measurements: pd.DataFrame,
+    benchmark: str,
+    metric: str,
+    model: str,
+    treatment: tuple[str, str],
+    control: tuple[str, str],
+    seeds: list[int] | None,
+) -> pd.DataFrame:
     """query language x candidate language (+ `all`) of the per-pair delta, each arm
     averaged over `seeds` (None: all of its seeds)."""
-    rows = measurements[(measurements.benchmark == benchmark) & (measurements.metric == metric)
-                        & (measurements.pair != "macro") & (measurements.model == model)]
+    rows = measurements[
+        (measurements.benchmark == benchmark)
+        & (measurements.metric == metric)
+        & (measurements.pair != "macro")
+        & (measurements.model == model)
+    ]
 
     def arm(variant: str, sampling: str) -> pd.Series:
         part = rows[(rows.variant == variant) & (rows.sampling == sampling)]
@@ -120,33 +152,47 @@ def pair_delta_matrix(measurements: pd.DataFrame, benchmark: str, metric: str, m
     return matrix.reindex(index=sorted(matrix.index), columns=columns)
 
 
-def delta_heatmaps(measurements: pd.DataFrame, comparisons: pd.DataFrame, benchmark: str,
-                   figures_dir: Path) -> str | None:
+def delta_heatmaps(
+    measurements: pd.DataFrame, comparisons: pd.DataFrame, benchmark: str, figures_dir: Path
+) -> str | None:
     """Per scaling comparison: Δ of the headline metric per query language x candidate
     language (diagonal = monolingual, off-diagonal = cross-lingual, `all` = multilingual)."""
-    rows = comparisons[(comparisons.benchmark == benchmark) & (comparisons.family == "scaling")
-                       & (comparisons.subset == "all") & comparisons.headline]
+    rows = comparisons[
+        (comparisons.benchmark == benchmark)
+        & (comparisons.family == "scaling")
+        & (comparisons.subset == "all")
+        & comparisons.headline
+    ]
     if rows.empty:
         return None
     metric = rows.iloc[0]["metric"]
     panels = []
     for r in rows.drop_duplicates(["model", "treatment", "control"]).itertuples():
         seeds = [int(s) for s in str(r.seeds).split(",")]
-        matrix = pair_delta_matrix(measurements, benchmark, metric, r.model,
-                                   (r.treatment_variant, r.treatment_sampling),
-                                   (r.control_variant, r.control_sampling), seeds)
+        matrix = pair_delta_matrix(
+            measurements,
+            benchmark,
+            metric,
+            r.model,
+            (r.treatment_variant, r.treatment_sampling),
+            (r.control_variant, r.control_sampling),
+            seeds,
+        )
         if not matrix.empty:
-            panels.append((f"{r.treatment_variant} − {r.control_variant}\n({r.model}, {r.treatment_sampling})",
-                           matrix))
+            panels.append((f"{r.treatment_variant} − {r.control_variant}\n({r.model}, {r.treatment_sampling})", matrix))
     if not panels:
         return None
     limit = max(float(np.nanmax(np.abs(m.to_numpy()))) for _, m in panels) or 1e-6
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     size = max(len(panels[0][1].columns), 4)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(0.6 * size, 3.6) * ncols + 1.5,
-                                                    max(0.55 * size, 3.2) * nrows + 1.0),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(max(0.6 * size, 3.6) * ncols + 1.5, max(0.55 * size, 3.2) * nrows + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
     image = None
     for ax, (title, matrix) in zip(axes.flat, panels):
         image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-limit, vmax=limit)
@@ -158,13 +204,19 @@ def delta_heatmaps(measurements: pd.DataFrame, comparisons: pd.DataFrame, benchm
         if matrix.size <= 160:
             for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
                 if not np.isnan(value):
-                    ax.text(j, i, f"{100 * value:+.1f}", ha="center", va="center", fontsize=6.5,
-                            color="white" if abs(value) > 0.6 * limit else "black")
-    for ax in list(axes.flat)[len(panels):]:
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * value:+.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color="white" if abs(value) > 0.6 * limit else "black",
+                    )
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     label = metric_label(metric)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8,
-                 label=f"Δ {label} (cell text: Δ x 100)")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=f"Δ {label} (cell text: Δ x 100)")
     fig.suptitle(f"{benchmark}: Δ {label} per language pair (blue = variant better)", fontsize=11)
     return save(fig, figures_dir, f"{_safe(benchmark)}_delta_heatmaps")
 
@@ -175,8 +227,10 @@ def rank_distance(measurements: pd.DataFrame, benchmark: str, figures_dir: Path)
     macro = macro[macro.setting == "multilingual"]
     if macro.empty:
         return None
-    macro["run"] = [f"{m} {group_label(v, s)}" if v != "lexical" else "BM25"
-                    for m, v, s in zip(macro.model, macro.variant, macro.sampling)]
+    macro["run"] = [
+        f"{m} {group_label(v, s)}" if v != "lexical" else "BM25"
+        for m, v, s in zip(macro.model, macro.variant, macro.sampling)
+    ]
     order = macro.groupby("run").value.mean().sort_values()
     fig, ax = plt.subplots(figsize=(max(6.5, 0.7 * len(order) + 2), 4))
     ax.bar(range(len(order)), order.to_numpy(), color="#8172b3", alpha=0.8)
@@ -191,8 +245,9 @@ def rank_distance(measurements: pd.DataFrame, benchmark: str, figures_dir: Path)
     return save(fig, figures_dir, f"{_safe(benchmark)}_rank_distance")
 
 
-def model_size(measurements: pd.DataFrame, sizes: dict[str, int], benchmark: str, metric: str,
-               study: Study, figures_dir: Path) -> str | None:
+def model_size(
+    measurements: pd.DataFrame, sizes: dict[str, int], benchmark: str, metric: str, study: Study, figures_dir: Path
+) -> str | None:
     """Headline metric against model size (once more than one size was run)."""
     macro = _macro(measurements, benchmark, metric)
     macro = macro[macro.model.isin(list(sizes)) & (macro.variant != "lexical")]
@@ -266,8 +321,13 @@ def loss_curves(runs: list[Run], figures_dir: Path) -> str | None:
         loss = curve.loss.astype(float).rolling(5, min_periods=1).mean()
         group = groups.index((run.model, run.variant, run.sampling))
         name = group_label(run.variant, run.sampling)
-        ax.plot(curve.step.astype(int), loss, color=colors(group % 10), linestyle=styles[seeds.index(run.seed) % 4],
-                label=f"{run.model} {name} s{run.seed}" if several_models else f"{name} s{run.seed}")
+        ax.plot(
+            curve.step.astype(int),
+            loss,
+            color=colors(group % 10),
+            linestyle=styles[seeds.index(run.seed) % 4],
+            label=f"{run.model} {name} s{run.seed}" if several_models else f"{name} s{run.seed}",
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("InfoNCE loss (nats, 5-step moving average)")
     ax.set_title("training loss")

@@ -5,13 +5,15 @@ The manifest (built by workflow/rules/report.smk) is
 `{config, default_config, runs: [{model, variant, sampling, seed, dir}], benchmarks,
 mt_languages, results_dir}`; the zero-shot model is variant `zeroshot` (sampling
 `none`, seed 0) and BM25 is model `bm25`, variant `lexical`."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from xlir.io_utils import InputError, fingerprint
+from xlir.common.io import InputError, fingerprint
+from xlir.train.variants import VariantSpec, parse_variant
 
 SETTINGS = ("monolingual", "cross-lingual", "multilingual")
 UNTRAINED = ("zeroshot", "lexical")
@@ -76,8 +78,9 @@ def runs_of(manifest: dict) -> list[Run]:
     try:
         return [Run(r["model"], r["variant"], r["sampling"], int(r["seed"]), r["dir"]) for r in manifest["runs"]]
     except KeyError as error:
-        raise InputError(f"report manifest: every run needs model, variant, sampling, seed and dir; "
-                         f"missing {error}") from error
+        raise InputError(
+            f"report manifest: every run needs model, variant, sampling, seed and dir; missing {error}"
+        ) from error
 
 
 def group_label(variant: str, sampling: str) -> str:
@@ -115,8 +118,9 @@ class Study:
         return self.benchmark_spec(benchmark).get("kind") in PARALLEL_KINDS
 
     def unseen_languages(self, benchmark: str) -> list[str]:
-        return [lang for lang in self.benchmark_spec(benchmark).get("languages", [])
-                if lang not in self.training_languages]
+        return [
+            lang for lang in self.benchmark_spec(benchmark).get("languages", []) if lang not in self.training_languages
+        ]
 
     def has_seen_and_unseen(self, benchmark: str) -> bool:
         unseen = self.unseen_languages(benchmark)
@@ -129,8 +133,10 @@ class Study:
         if chosen:
             chosen = aggregate_name(chosen)
             if available is not None and chosen not in available:
-                raise InputError(f"config key report.headline_metric.{benchmark}: {chosen!r} is not a metric of "
-                                 f"this benchmark (have {', '.join(sorted(available))})")
+                raise InputError(
+                    f"config key report.headline_metric.{benchmark}: {chosen!r} is not a metric of "
+                    f"this benchmark (have {', '.join(sorted(available))})"
+                )
             return chosen
         if self.benchmark_spec(benchmark).get("kind") == "miracl":
             ndcg = sorted((m for m in (available or ["ndcg_cut_10"]) if m.startswith("ndcg_cut_")), key=metric_order)
@@ -164,26 +170,30 @@ class Study:
         return [s for s in self.config.get("samplings", {}) if self.sampling_kind(s) == kind]
 
     # ---------------------------------------------------------------- variants
-    def variant_spec(self, variant: str) -> dict:
-        return dict(self.config.get("variants", {}).get(variant, {}))
+    def variant_spec(self, variant: str) -> VariantSpec | None:
+        """The parsed spec of a configured variant (`xlir.train.variants`, the one parser);
+        None for the untrained runs (zero-shot, BM25)."""
+        cfg = self.config.get("variants", {}).get(variant)
+        return None if cfg is None else parse_variant({"name": variant, **cfg})
 
     def is_layerwise(self, variant: str) -> bool:
         """Per-layer learning rates (decay, grow, freeze) or per-layer LoRA ranks (linear, exp)."""
         spec = self.variant_spec(variant)
-        kind = spec.get("kind")
-        if kind in ("decay", "grow", "freeze"):
+        if spec is None:
+            return False
+        if spec.kind in ("decay", "grow", "freeze"):
             return True
-        return kind == "lora" and spec.get("profile", "uniform") != "uniform"
+        return spec.is_lora and spec.profile != "uniform"
 
     def matched_uniform_lora(self, variant: str) -> str | None:
         """For a layer-wise LoRA variant: the uniform-rank LoRA variant with the same rank
         budget (same `rank` and `alpha`), the like-for-like baseline of a rank profile."""
         spec = self.variant_spec(variant)
-        if spec.get("kind") != "lora" or spec.get("profile", "uniform") == "uniform":
+        if spec is None or not spec.is_lora or spec.profile == "uniform":
             return None
-        for name, other in self.config.get("variants", {}).items():
-            if (other.get("kind") == "lora" and other.get("profile", "uniform") == "uniform"
-                    and other.get("rank") == spec.get("rank") and other.get("alpha") == spec.get("alpha")):
+        for name in self.config.get("variants", {}):
+            other = self.variant_spec(name)
+            if other.is_lora and other.profile == "uniform" and other.rank == spec.rank and other.alpha == spec.alpha:
                 return name
         return None
 
@@ -193,24 +203,32 @@ class Study:
         if self.is_layerwise(variant):
             return "layer-wise"
         spec = self.variant_spec(variant)
-        return "uniform LoRA" if spec.get("kind") == "lora" else "uniform"
+        return "uniform LoRA" if spec is not None and spec.is_lora else "uniform"
 
 
 def run_config(config: dict, run: Run) -> dict[str, Any]:
     """The config values a run's outputs depend on (hashed into its fingerprint)."""
     evaluation = config.get("evaluation", {})
     if run.variant == "lexical":
-        return {"retriever": "bm25", "evaluation": {k: evaluation.get(k) for k in (
-            "bm25_depth", "bm25_k1", "bm25_b", "recall_k", "trec_depth")}}
+        return {
+            "retriever": "bm25",
+            "evaluation": {k: evaluation.get(k) for k in ("bm25_depth", "bm25_k1", "bm25_b", "recall_k", "trec_depth")},
+        }
     model = config.get("models", {}).get(run.model, {})
     shared = {"model": model, "evaluation": {k: evaluation.get(k) for k in ("depth", "recall_k", "trec_depth")}}
     if run.variant == "zeroshot":
         return shared
-    return {**shared, "variant": config.get("variants", {}).get(run.variant),
-            "sampling": config.get("samplings", {}).get(run.sampling), "seed": run.seed,
-            "training": config.get("training"), "qa": config.get("qa"),
-            "translation": {k: config.get("translation", {}).get(k) for k in ("backend", "languages", "hf",
-                                                                              "modes", "references")}}
+    return {
+        **shared,
+        "variant": config.get("variants", {}).get(run.variant),
+        "sampling": config.get("samplings", {}).get(run.sampling),
+        "seed": run.seed,
+        "training": config.get("training"),
+        "qa": config.get("qa"),
+        "translation": {
+            k: config.get("translation", {}).get(k) for k in ("backend", "languages", "hf", "modes", "references")
+        },
+    }
 
 
 def run_fingerprint(config: dict, run: Run) -> str:

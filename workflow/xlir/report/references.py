@@ -7,6 +7,7 @@ Cross-lingual, and Multilingual Information Retrieval", arXiv 2408.10536,
 Table 1 (hybrid-batch fine-tuning of XLM-R and LaBSE); and the mBERT X-Y
 baseline of LAReQA (Roy et al., 2020) in its language-agnostic
 (multilingual-pool) setting."""
+
 from __future__ import annotations
 
 PAPER = "Elmahdy et al. 2024, arXiv 2408.10536, Table 1"
@@ -39,5 +40,8 @@ def reference_dataset(benchmark: str, spec: dict) -> str | None:
 
 
 def references_for(dataset: str, setting: str) -> list[tuple[str, str, float]]:
-    return [(system, source, values[setting]) for system, source, values in REFERENCE_MAP.get(dataset, [])
-            if setting in values]
+    return [
+        (system, source, values[setting])
+        for system, source, values in REFERENCE_MAP.get(dataset, [])
+        if setting in values
+    ]

@@ -6,6 +6,7 @@ significantly better than, worse than or indistinguishable from its uniform
 counterpart (Holm-adjusted randomisation p-value at `report.alpha`).
 `claims_table` checks the seed claims of the hybrid-batch paper and the
 research question, each with its criterion and the numbers it rests on."""
+
 from __future__ import annotations
 
 import math
@@ -26,22 +27,25 @@ CLAIMS = {
 }
 CRITERIA = {
     "C1": "multilingual setting, headline metric: the hybrid sampling is significantly better than every other "
-          "sampling run (uniform variant, Holm-adjusted p < alpha)",
+    "sampling run (uniform variant, Holm-adjusted p < alpha)",
     "C2": "multilingual rank distance (lower = less language bias): hybrid significantly lower than X-X",
     "C3": "in each of the three settings: hybrid significantly better than the model before fine-tuning and not "
-          "significantly worse than any other sampling",
+    "significantly worse than any other sampling",
     "C4": "on the language pairs that involve a language never trained on, in every setting: hybrid significantly "
-          "better than the model before fine-tuning",
+    "better than the model before fine-tuning",
     "C5": "cross-lingual setting, headline metric, hybrid batches: at least one layer-wise variant significantly "
-          "better than its like-for-like uniform counterpart (uniform learning rate for learning-rate profiles, "
-          "uniform LoRA rank at the same budget for rank profiles)",
+    "better than its like-for-like uniform counterpart (uniform learning rate for learning-rate profiles, "
+    "uniform LoRA rank at the same budget for rank profiles)",
     "C5-largest": "as C5, for the model with the most parameters",
 }
 
 
 # ------------------------------------------------------------------ formatting
-OUTCOME_WORDS = {"better": "significantly better", "worse": "significantly worse",
-                 "indistinguishable": "indistinguishable"}
+OUTCOME_WORDS = {
+    "better": "significantly better",
+    "worse": "significantly worse",
+    "indistinguishable": "indistinguishable",
+}
 
 
 def fmt_p(p: float) -> str:
@@ -61,8 +65,10 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
 
 def fmt_size(row: pd.Series) -> str:
     """`186 queries x 20 pairs, 1 seed`."""
-    return (f"{_count(int(row['n_queries']), 'query', 'queries')} x {_count(int(row['n_pairs']), 'pair')}, "
-            f"{_count(int(row['n_seeds']), 'seed')}")
+    return (
+        f"{_count(int(row['n_queries']), 'query', 'queries')} x {_count(int(row['n_pairs']), 'pair')}, "
+        f"{_count(int(row['n_seeds']), 'seed')}"
+    )
 
 
 def fmt_parameters(n: int | None) -> str:
@@ -83,24 +89,32 @@ def _values(row: pd.Series) -> str:
 def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
     """Markdown lines: a header per benchmark x model x sampling, one bullet per setting."""
     if comparisons.empty:
-        return ["No comparison could be made: the grid has no variant run beside the baseline "
-                f"`{study.baseline}` with a shared seed."]
+        return [
+            "No comparison could be made: the grid has no variant run beside the baseline "
+            f"`{study.baseline}` with a shared seed."
+        ]
     first = comparisons.iloc[0]
     level = int(round(100 * float(first["ci_level"])))
-    lines = [f"Each variant against `{study.baseline}` (or, for a layer-wise LoRA rank profile, `vs` the "
-             f"uniform-rank LoRA variant of the same budget): Δ = variant − counterpart, macro-averaged over "
-             f"language pairs, [{level}% bootstrap CI], Holm-adjusted randomisation p; significant when "
-             f"p < {study.alpha:g}."]
+    lines = [
+        f"Each variant against `{study.baseline}` (or, for a layer-wise LoRA rank profile, `vs` the "
+        f"uniform-rank LoRA variant of the same budget): Δ = variant − counterpart, macro-averaged over "
+        f"language pairs, [{level}% bootstrap CI], Holm-adjusted randomisation p; significant when "
+        f"p < {study.alpha:g}."
+    ]
     scaling = comparisons[(comparisons.family == "scaling") & (comparisons.subset == "all") & comparisons.headline]
     if scaling.empty:
         lines.append("No scaling variant was compared with the uniform baseline in this run.")
         return lines
-    for (benchmark, model, sampling), block in scaling.groupby(["benchmark", "model", "treatment_sampling"],
-                                                                sort=False):
+    for (benchmark, model, sampling), block in scaling.groupby(
+        ["benchmark", "model", "treatment_sampling"], sort=False
+    ):
         metric = metric_label(block.iloc[0]["metric"])
         seeds = sorted({s for value in block.seeds for s in str(value).split(",")}, key=int)
-        seed_note = (f"single seed ({seeds[0]}): variation between training runs is not measured"
-                     if len(seeds) == 1 else f"{len(seeds)} seeds ({', '.join(seeds)}), per-query scores averaged")
+        seed_note = (
+            f"single seed ({seeds[0]}): variation between training runs is not measured"
+            if len(seeds) == 1
+            else f"{len(seeds)} seeds ({', '.join(seeds)}), per-query scores averaged"
+        )
         kind = study.sampling_kind(sampling)
         batches = f"{sampling} batches" + ("" if kind == sampling else f" ({kind})")
         lines.append(f"**{benchmark}**: {model}, {batches}, {metric}; {seed_note}.")
@@ -115,18 +129,24 @@ def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
                 if row["control_variant"] != study.baseline:
                     name += f" vs {row['control_variant']}"
                 parts.append(f"{name} {OUTCOME_WORDS[row['outcome']]}, {fmt_delta(row)}")
-            lines.append(f"- {setting} ({_count(int(rows.n_queries.max()), 'query', 'queries')} x "
-                         f"{_count(int(rows.n_pairs.max()), 'pair')}): " + "; ".join(parts) + ".")
+            lines.append(
+                f"- {setting} ({_count(int(rows.n_queries.max()), 'query', 'queries')} x "
+                f"{_count(int(rows.n_pairs.max()), 'pair')}): " + "; ".join(parts) + "."
+            )
         n_units = int(block.n_queries.min())
-        smallest = 2 / 2 ** n_units if n_units < 64 else 0.0
+        smallest = 2 / 2**n_units if n_units < 64 else 0.0
         if smallest >= study.alpha:
-            lines.append(f"With {n_units} question ids the smallest attainable randomisation p-value is "
-                         f"{smallest:.2g} >= alpha: no difference can be significant on this benchmark.")
+            lines.append(
+                f"With {n_units} question ids the smallest attainable randomisation p-value is "
+                f"{smallest:.2g} >= alpha: no difference can be significant on this benchmark."
+            )
         layerwise = block[block.treatment_variant.map(study.is_layerwise)]
         counts = layerwise.outcome.value_counts()
-        lines.append(f"Layer-wise variants over all settings: {counts.get('better', 0)} significantly better, "
-                     f"{counts.get('worse', 0)} significantly worse, {counts.get('indistinguishable', 0)} "
-                     f"indistinguishable, of {len(layerwise)} comparisons.")
+        lines.append(
+            f"Layer-wise variants over all settings: {counts.get('better', 0)} significantly better, "
+            f"{counts.get('worse', 0)} significantly worse, {counts.get('indistinguishable', 0)} "
+            f"indistinguishable, of {len(layerwise)} comparisons."
+        )
     return lines
 
 
@@ -139,8 +159,15 @@ def _pick(comparisons: pd.DataFrame, **conditions) -> pd.DataFrame:
 
 
 def _claim(claim: str, benchmark: str, model: str, status: str, evidence: str) -> dict:
-    return {"claim": claim, "statement": CLAIMS[claim], "benchmark": benchmark, "model": model,
-            "verdict": status, "criterion": CRITERIA[claim], "evidence": evidence}
+    return {
+        "claim": claim,
+        "statement": CLAIMS[claim],
+        "benchmark": benchmark,
+        "model": model,
+        "verdict": status,
+        "criterion": CRITERIA[claim],
+        "evidence": evidence,
+    }
 
 
 def _sampling_rows(comparisons: pd.DataFrame, benchmark: str, model: str) -> pd.DataFrame:
@@ -151,8 +178,10 @@ def _describe(row: pd.Series, study: Study) -> str:
     control = row["control"]
     if row["family"] == "sampling" and study.sampling_kind(row["control_sampling"]) != row["control_sampling"]:
         control += f" ({study.sampling_kind(row['control_sampling'])})"
-    return (f"{row['setting']} {metric_label(row['metric'])}, {row['treatment']} vs {control}: {_values(row)}, "
-            f"{fmt_delta(row)} ({fmt_size(row)}) -> {row['outcome']}")
+    return (
+        f"{row['setting']} {metric_label(row['metric'])}, {row['treatment']} vs {control}: {_values(row)}, "
+        f"{fmt_delta(row)} ({fmt_size(row)}) -> {row['outcome']}"
+    )
 
 
 def claim_best_multilingual(comparisons, study, benchmark, model) -> dict:
@@ -160,8 +189,11 @@ def claim_best_multilingual(comparisons, study, benchmark, model) -> dict:
     if study.hybrid_sampling() is None:
         return _claim("C1", benchmark, model, NOT_TESTED, "no hybrid sampling (0 < alpha < 1) in the config")
     if rows.empty:
-        why = ("only one sampling was run" if _sampling_rows(comparisons, benchmark, model).empty
-               else "the benchmark has no multilingual setting")
+        why = (
+            "only one sampling was run"
+            if _sampling_rows(comparisons, benchmark, model).empty
+            else "the benchmark has no multilingual setting"
+        )
         return _claim("C1", benchmark, model, NOT_TESTED, why)
     status = SUPPORTED if (rows.outcome == "better").all() else NOT_SUPPORTED
     evidence = "; ".join(_describe(row, study) for _, row in rows.iterrows())
@@ -177,8 +209,13 @@ def claim_language_bias(comparisons, study, benchmark, model) -> dict:
     rows = _sampling_rows(comparisons, benchmark, model)
     rows = rows[(rows.metric == "rank_distance") & rows.control_sampling.isin(xx)]
     if rows.empty:
-        return _claim("C2", benchmark, model, NOT_TESTED,
-                      "no multilingual rank distance for hybrid and X-X runs of this benchmark")
+        return _claim(
+            "C2",
+            benchmark,
+            model,
+            NOT_TESTED,
+            "no multilingual rank distance for hybrid and X-X runs of this benchmark",
+        )
     status = SUPPORTED if (rows.outcome == "better").all() else NOT_SUPPORTED
     return _claim("C2", benchmark, model, status, "; ".join(_describe(row, study) for _, row in rows.iterrows()))
 
@@ -188,11 +225,17 @@ def claim_all_settings(comparisons, study, benchmark, model) -> dict:
     zeroshot, sampling = base[base.family == "zeroshot"], base[base.family == "sampling"]
     present = [s for s in SETTINGS if s in set(base.setting)]
     if len(present) < len(SETTINGS):
-        return _claim("C3", benchmark, model, NOT_TESTED,
-                      f"the benchmark has only the {', '.join(present) or 'no'} setting(s)")
+        return _claim(
+            "C3", benchmark, model, NOT_TESTED, f"the benchmark has only the {', '.join(present) or 'no'} setting(s)"
+        )
     if zeroshot.empty and sampling.empty:
-        return _claim("C3", benchmark, model, NOT_TESTED, "neither the model before fine-tuning nor another "
-                      "sampling was run to compare the hybrid run with")
+        return _claim(
+            "C3",
+            benchmark,
+            model,
+            NOT_TESTED,
+            "neither the model before fine-tuning nor another sampling was run to compare the hybrid run with",
+        )
     failures, evidence = [], []
     for setting in SETTINGS:
         z = zeroshot[zeroshot.setting == setting]
@@ -228,38 +271,57 @@ def claim_unseen_languages(comparisons, study, benchmark, model) -> dict:
         evidence.append(f"unseen-language pairs, {_describe(row, study)}")
         seen = rows[(rows.subset == "seen") & (rows.setting == row["setting"])]
         if not seen.empty:
-            evidence.append(f"{row['setting']} on seen-language pairs: {seen.iloc[0]['treatment']} "
-                            f"{seen.iloc[0]['treatment_value']:.3f} (unseen {row['treatment_value']:.3f})")
+            evidence.append(
+                f"{row['setting']} on seen-language pairs: {seen.iloc[0]['treatment']} "
+                f"{seen.iloc[0]['treatment_value']:.3f} (unseen {row['treatment_value']:.3f})"
+            )
     return _claim("C4", benchmark, model, status, "; ".join(evidence))
 
 
 def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> dict:
     sampling = study.hybrid_sampling() or study.main_sampling
-    rows = _pick(comparisons, benchmark=benchmark, model=model, family="scaling", subset="all",
-                 setting="cross-lingual", headline=True, treatment_sampling=sampling)
+    rows = _pick(
+        comparisons,
+        benchmark=benchmark,
+        model=model,
+        family="scaling",
+        subset="all",
+        setting="cross-lingual",
+        headline=True,
+        treatment_sampling=sampling,
+    )
     rows = rows[rows.treatment_variant.map(study.is_layerwise)]
     if rows.empty:
-        why = ("the benchmark has no cross-lingual setting"
-               if "cross-lingual" not in set(comparisons[comparisons.benchmark == benchmark].setting)
-               else f"no layer-wise variant was run beside a uniform one under {sampling} batches")
+        why = (
+            "the benchmark has no cross-lingual setting"
+            if "cross-lingual" not in set(comparisons[comparisons.benchmark == benchmark].setting)
+            else f"no layer-wise variant was run beside a uniform one under {sampling} batches"
+        )
         return _claim(claim, benchmark, model, NOT_TESTED, why)
-    like = rows.apply(lambda r: r["control_variant"] == (study.matched_uniform_lora(r["treatment_variant"])
-                                                         or study.baseline), axis=1)
+    like = rows.apply(
+        lambda r: r["control_variant"] == (study.matched_uniform_lora(r["treatment_variant"]) or study.baseline), axis=1
+    )
     like_for_like = rows[like]
     winners = like_for_like[like_for_like.outcome == "better"]
     status = SUPPORTED if not winners.empty else NOT_SUPPORTED
     summary = []
-    for outcome, words in (("better", "significantly better than its uniform counterpart"),
-                           ("worse", "significantly worse than its uniform counterpart"),
-                           ("indistinguishable", "indistinguishable from its uniform counterpart")):
-        names = [f"{r.treatment_variant} (vs {r.control_variant})"
-                 for r in like_for_like[like_for_like.outcome == outcome].itertuples()]
+    for outcome, words in (
+        ("better", "significantly better than its uniform counterpart"),
+        ("worse", "significantly worse than its uniform counterpart"),
+        ("indistinguishable", "indistinguishable from its uniform counterpart"),
+    ):
+        names = [
+            f"{r.treatment_variant} (vs {r.control_variant})"
+            for r in like_for_like[like_for_like.outcome == outcome].itertuples()
+        ]
         if names:
             summary.append(f"{words}: {', '.join(names)}")
     behind = rows[~like & (rows.outcome == "worse")]
     if not behind.empty:
-        summary.append(f"but still significantly worse than {study.baseline} (full fine-tuning, uniform learning "
-                       f"rate): {', '.join(behind.treatment_variant)}")
+        summary.append(
+            f"but still significantly worse than {study.baseline} (full fine-tuning, uniform learning "
+            f"rate): {', '.join(behind.treatment_variant)}"
+        )
     if rows.single_seed.all():
         summary.append("single seed: a difference between training runs cannot be excluded")
     evidence = "; ".join(summary) + ". Numbers: " + "; ".join(_describe(row, study) for _, row in rows.iterrows())
@@ -272,8 +334,9 @@ def research_answer(claims: pd.DataFrame) -> list[str]:
     for row in claims[claims.claim.isin(["C5", "C5-largest"])].itertuples():
         summary = str(row.evidence).split(" Numbers: ")[0]
         who = "largest model, " if row.claim == "C5-largest" else ""
-        lines.append(f"**Research question** ({row.benchmark}, {who}{row.model}, cross-lingual): "
-                     f"{row.verdict}; {summary}")
+        lines.append(
+            f"**Research question** ({row.benchmark}, {who}{row.model}, cross-lingual): {row.verdict}; {summary}"
+        )
     return lines
 
 
@@ -296,5 +359,4 @@ def claims_table(comparisons: pd.DataFrame, study: Study, model_sizes: dict[str,
                 note += "; it is the only model size in this run, so this repeats C5"
             row["evidence"] = note + "; " + row["evidence"]
             rows.append(row)
-    return pd.DataFrame(rows, columns=["claim", "statement", "benchmark", "model", "verdict", "criterion",
-                                       "evidence"])
+    return pd.DataFrame(rows, columns=["claim", "statement", "benchmark", "model", "verdict", "criterion", "evidence"])

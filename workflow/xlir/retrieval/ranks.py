@@ -17,6 +17,7 @@ about 170 thousand. So each search writes
 Ranks follow trec_eval's order (score descending, ties by docid descending),
 so metrics computed from them equal trec_eval's on the full-depth run file
 (tested on runs small enough to write out)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlir.io_utils import InputError, atomic_open, write_json
+from xlir.common.io import InputError, atomic_open, write_json
 
 COLUMNS = ("qid", "docid", "rel", "rank", "score", "n_ranked")
 RANKS_MANIFEST = "manifest.json"
@@ -48,7 +49,9 @@ def trec_order_ranks(scores: np.ndarray, docid_at: Callable[[int], str], positio
     return ranks
 
 
-def ranks_from_hits(hits: Sequence[tuple[str, float]], graded: Mapping[str, int]) -> list[tuple[str, int, int | None, float | None]]:
+def ranks_from_hits(
+    hits: Sequence[tuple[str, float]], graded: Mapping[str, int]
+) -> list[tuple[str, int, int | None, float | None]]:
     """`(docid, rel, rank, score)` of each relevant document of `graded`
     (docid -> grade > 0) in a ranking given as `(docid, score)` hits in any
     order; ranks in trec_eval's order."""
@@ -75,8 +78,10 @@ class RanksWriter:
 
     def write(self, qid: str, rows: Sequence[tuple[str, int, int | None, float | None]], n_ranked: int) -> None:
         for docid, rel, rank, score in rows:
-            self._handle.write(f"{qid}\t{docid}\t{rel}\t{'' if rank is None else rank}\t"
-                               f"{'' if score is None else format(float(score), '.9g')}\t{n_ranked}\n")
+            self._handle.write(
+                f"{qid}\t{docid}\t{rel}\t{'' if rank is None else rank}\t"
+                f"{'' if score is None else format(float(score), '.9g')}\t{n_ranked}\n"
+            )
         self.queries += 1
         self.rows += len(rows)
 
@@ -101,8 +106,9 @@ def read_ranks(path: str | Path) -> dict[str, dict]:
                 continue
             fields = line.rstrip("\n").split("\t")
             if len(fields) != len(COLUMNS):
-                raise InputError(f"{path}: line {number}: expected {len(COLUMNS)} tab-separated fields "
-                                 f"{COLUMNS}, got {len(fields)}")
+                raise InputError(
+                    f"{path}: line {number}: expected {len(COLUMNS)} tab-separated fields {COLUMNS}, got {len(fields)}"
+                )
             qid, docid, rel, rank, _score, n_ranked = fields
             try:
                 entry = out.setdefault(qid, {"n_ranked": int(n_ranked), "docs": {}})
@@ -119,12 +125,16 @@ def relevant_by_pool(qrels_path: str | Path | None, pools: list[str]) -> dict[st
     graded relevant docids in that pool; None without qrels."""
     if qrels_path is None:
         return None
-    from xlir.metrics import read_qrels_graded
+    from xlir.benchmarks.qrels import read_qrels_graded
 
     graded = read_qrels_graded(qrels_path)
-    return {pool: {qid: {d: rel for d, rel in docs.items() if rel > 0 and (pool == "all" or d.startswith(f"{pool}:"))}
-                   for qid, docs in graded.items()}
-            for pool in pools}
+    return {
+        pool: {
+            qid: {d: rel for d, rel in docs.items() if rel > 0 and (pool == "all" or d.startswith(f"{pool}:"))}
+            for qid, docs in graded.items()
+        }
+        for pool in pools
+    }
 
 
 @contextlib.contextmanager
@@ -138,7 +148,10 @@ def open_run_outputs(trec_dir: Path, ranks_dir: Path | None, run_name: str, tag:
         yield writer, ranks
 
 
-def write_ranks_manifest(ranks_dir: Path, retriever: str, depth: int | None, trec_depth: int | None,
-                         runs: dict, **extra) -> None:
-    write_json(ranks_dir / RANKS_MANIFEST, {"retriever": retriever, "depth": depth, "trec_depth": trec_depth,
-                                            **extra, "runs": runs})
+def write_ranks_manifest(
+    ranks_dir: Path, retriever: str, depth: int | None, trec_depth: int | None, runs: dict, **extra
+) -> None:
+    write_json(
+        ranks_dir / RANKS_MANIFEST,
+        {"retriever": retriever, "depth": depth, "trec_depth": trec_depth, **extra, "runs": runs},
+    )

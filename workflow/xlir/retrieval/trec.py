@@ -5,15 +5,23 @@ A run is written atomically; within a query the hits are ranked 1..n in
 descending score order. Ties keep the order the searcher returned them in
 (Faiss: index order; Lucene: internal doc order), which is deterministic for a
 given index; scores are written with 9 significant digits, enough to
-round-trip the float32 scores both searchers return."""
+round-trip the float32 scores both searchers return.
+
+`read_trec_run` is the one reader of run files: it orders each query's documents
+the way trec_eval does before it computes anything: by score descending, ties by
+docid descending (trec_eval's `form_res_rels.c`, `comp_sim_docno`:
+`strcmp(ptr2->docno, ptr1->docno)`). The rank column of the file is ignored, as
+in trec_eval."""
+
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
 from pathlib import Path
 
-from xlir.io_utils import InputError, atomic_open, read_jsonl
+from xlir.common.io import InputError, atomic_open, read_jsonl
 
 Hit = tuple[str, float]
 _score = itemgetter(1)
@@ -46,8 +54,12 @@ class TrecWriter:
             if docid not in checked:
                 checked.add(_check_token(docid, "document id"))
         tag = self._tag
-        self._handle.writelines([f"{qid} Q0 {docid} {rank} {float(score):.9g} {tag}\n"
-                                 for rank, (docid, score) in enumerate(ranked, start=1)])
+        self._handle.writelines(
+            [
+                f"{qid} Q0 {docid} {rank} {float(score):.9g} {tag}\n"
+                for rank, (docid, score) in enumerate(ranked, start=1)
+            ]
+        )
         self.queries += 1
         self.lines += len(ranked)
         return len(ranked)
@@ -70,23 +82,63 @@ def write_trec_run(path: str | Path, results: Mapping[str, Iterable[Hit]], tag: 
     return writer.lines
 
 
-def read_trec_run(path: str | Path) -> dict[str, list[Hit]]:
-    """Read a TREC run into `{qid: [(docid, score), ...]}` in rank order."""
+def sort_trec_ranking(scored: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Order `(docid, score)` pairs like trec_eval: score descending, ties by docid descending.
+
+    Docids are compared as Python strings, i.e. by Unicode code point, which is
+    the same order as C `strcmp` on their UTF-8 bytes."""
+    return sorted(scored, key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def read_trec_run(path: str | Path) -> dict[str, list[tuple[str, float]]]:
+    """Read a TREC run file (`qid Q0 docid rank score tag`, whitespace separated).
+
+    Returns, per query id, the `(docid, score)` pairs in trec_eval's order:
+    score descending, ties broken by docid descending (see `sort_trec_ranking`).
+    The `Q0` and rank columns are not used for ordering (trec_eval ignores them
+    too), but the rank must be an integer and the score a finite number.
+    Blank lines are skipped.
+
+    Raises `InputError` naming the file, the line number and what was expected
+    for a line without exactly 6 fields, a non-integer rank, a non-numeric or
+    non-finite score, or a docid listed twice for the same query (trec_eval
+    refuses duplicates as well)."""
     path = Path(path)
-    ranked: dict[str, list[tuple[int, str, float]]] = {}
+    unsorted: dict[str, list[tuple[str, float]]] = {}
+    seen: dict[str, set[str]] = {}
+    docid_cache: dict[str, str] = {}  # share one string object per docid across queries
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
+            fields = line.split()
+            if not fields:
                 continue
-            parts = line.split()
-            if len(parts) != 6:
-                raise InputError(f"{path}: line {line_number}: expected 6 columns, got {len(parts)}")
-            qid, _, docid, rank, score, _ = parts
+            where = f"{path}: line {line_number}"
+            if len(fields) != 6:
+                raise InputError(
+                    f"{where}: expected 6 whitespace-separated fields "
+                    f"'qid Q0 docid rank score tag', got {len(fields)}: {line.strip()!r}"
+                )
+            qid, _q0, docid, rank, score_text, _tag = fields
             try:
-                ranked.setdefault(qid, []).append((int(rank), docid, float(score)))
-            except ValueError as error:
-                raise InputError(f"{path}: line {line_number}: bad rank or score ({error})") from error
-    return {qid: [(docid, score) for _, docid, score in sorted(hits)] for qid, hits in ranked.items()}
+                int(rank)
+            except ValueError:
+                raise InputError(f"{where}: expected an integer rank in field 4, got {rank!r}") from None
+            try:
+                score = float(score_text)
+            except ValueError:
+                raise InputError(f"{where}: expected a numeric score in field 5, got {score_text!r}") from None
+            if not math.isfinite(score):
+                raise InputError(f"{where}: expected a finite score in field 5, got {score_text!r}")
+            docid = docid_cache.setdefault(docid, docid)
+            docs_seen = seen.setdefault(qid, set())
+            if docid in docs_seen:
+                raise InputError(
+                    f"{where}: document {docid!r} listed twice for query {qid!r}; "
+                    "expected each document at most once per query"
+                )
+            docs_seen.add(docid)
+            unsorted.setdefault(qid, []).append((docid, score))
+    return {qid: sort_trec_ranking(pairs) for qid, pairs in unsorted.items()}
 
 
 def _group_by_language(path: str | Path, id_key: str, what: str, *, no_whitespace: bool) -> dict[str, list[dict]]:

@@ -1,0 +1,217 @@
+"""Fetch the real benchmarks into `resources/`: from a local mirror folder, or
+from the official sources when the config allows the network.
+
+- XQuAD-R and MLQA-R: the LAReQA repository's JSON files, one per language
+  (`google-research-datasets/lareqa`; MLQA-R was removed from its master
+  branch, so it is pinned to the last commit that holds it). Every file is
+  checked against its known SHA-256.
+- MIRACL: topics, qrels (the `miracl/miracl` dataset) and the corpus shards
+  (`miracl/miracl-corpus`) of each configured language from the Hugging Face
+  hub (`HF_ENDPOINT` is honoured, as by `huggingface_hub`).
+
+Mirror layout (as the sources): `{mirror}/lareqa/{xquad-r,mlqa-r}/{lang}.json`;
+`{mirror}/miracl/miracl-v1.0-{lang}/topics/topics.miracl-v1.0-{lang}-{split}.tsv`,
+`.../qrels/qrels.miracl-v1.0-{lang}-{split}.tsv`,
+`{mirror}/miracl/miracl-corpus-v1.0-{lang}/docs-*.jsonl.gz`.
+
+Output: `{out_dir}/{lang}.json` (LAReQA) or `{out_dir}/{lang}/{topics.tsv,
+qrels.tsv, corpus/docs-*.jsonl.gz}` (MIRACL), and `{out_dir}/checksums.json`
+listing each file's source, size and SHA-256. The folder appears atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+from xlir.common.io import InputError, atomic_dir, file_sha256, get_logger, write_json
+
+log = get_logger(__name__)
+
+LAREQA_URL = "https://github.com/google-research-datasets/lareqa/raw/{ref}/{dataset}/{lang}.json"
+LAREQA_SOURCES: dict[str, dict] = {
+    "xquad-r": {
+        "ref": "master",
+        "sha256": {
+            "ar": "c52922d3b8ac1ae03ed5ac38647ad59870dca3dda2beefe18ecdc30729acb69d",
+            "de": "16fb0f4bf4916154b585a20c24c66074591c9718a1affe764ff4697572328949",
+            "el": "163fd43ee785a30eb534ae2061e9eaa766a7ee4e8ffce5e4b422480c150f64b6",
+            "en": "7b0954f39297c27a31fef610f0883337dd2907fa8699151dc922afdd0fa12ffe",
+            "es": "f8e836b2d91009c4363e04315f7ede363eedbbb49c67dda60de6c4aa782f58de",
+            "hi": "ea45ba8ae4513d1533b222bebdc02a90bc319c055d3aeea68584a053d2e92872",
+            "ru": "7f4dff853538b9a5fcc28c070b8bb983a5c5d190ac747b8e005a1ada9cab18f1",
+            "th": "c3a041864c3a9fb0b4dd91cfdf99cf36b411b3e704c58a303c97bc6dc786cfe4",
+            "tr": "f3e8c13002bbce154a4578f535f7533cb70f3da08840e6b62735935baec7bd94",
+            "vi": "e35926bf5cc6fc6ecbdfca49467aabeb454f08d152d7818143a906bd31dde995",
+            "zh": "80c2cde7b9c2fb134c303cbb52f2ba396ead9eb0014aec43993543d2ba9e93ed",
+        },
+    },
+    "mlqa-r": {
+        "ref": "354d67d1cd066854cdfbf5ad0e6105528976141d",
+        "sha256": {
+            "ar": "2132fbc03208535c0fe01f2e2c5121d06f9c2aa799af93b0a719dbc105bdf137",
+            "de": "ce9454dc5aa6f2d85c23cd6e49cb367fbb7c4c6e62d7f71e355c6b5dae4d0886",
+            "en": "fedd9a5cc0848dda80caf84aa36f482adaae230526a3f6e9e86926a93ef3b1e4",
+            "es": "70ecba276b8c96a692b120693a595d076ce94ad21d4b28311538a9fcbfe0f9d7",
+            "hi": "4dd0fb3c06f737a5481d705bc1dcac7876712a5815c9265908fbb3a0696cb654",
+            "vi": "9d3baff6ba03e6793b25594217265ea59a136b9733833dca8a9582a84a78ff85",
+            "zh": "57f01d2fff50cf3392805635b01445339f225ad5bf28ba8443b12f8dbd1e69dc",
+        },
+    },
+}
+MIRACL_TOPICS = "miracl-v1.0-{lang}/topics/topics.miracl-v1.0-{lang}-{split}.tsv"
+MIRACL_QRELS = "miracl-v1.0-{lang}/qrels/qrels.miracl-v1.0-{lang}-{split}.tsv"
+MIRACL_CORPUS_DIR = "miracl-corpus-v1.0-{lang}"
+
+
+def hf_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def download(url: str, target: Path, timeout: float = 120.0) -> None:
+    """Download `url` to `target` (atomically: a partial download never stays)."""
+    log.info("downloading %s", url)
+    partial = target.with_name(f".{target.name}.part")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as handle:
+            shutil.copyfileobj(response, handle, length=1 << 20)
+        os.replace(partial, target)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"could not download {url}: {error}") from error
+    log.info(
+        "downloaded %s (%.1f MB) in %.1fs", target.name, target.stat().st_size / 1e6, time.perf_counter() - started
+    )
+
+
+def _obtain(
+    relative: str, url: str | None, target: Path, mirror: Path | None, allow_download: bool, config_hint: str
+) -> str:
+    """Copy `{mirror}/{relative}` to `target`, else download `url`; return the source used."""
+    if mirror is not None and (mirror / relative).is_file():
+        shutil.copyfile(mirror / relative, target)
+        return str(mirror / relative)
+    if allow_download and url:
+        download(url, target)
+        return url
+    where = f"{mirror / relative} is missing" if mirror is not None else "no mirror is configured (data.mirror)"
+    raise InputError(
+        f"{config_hint}: {where} and data.download is false; set data.mirror to a folder "
+        f"holding '{relative}' or allow data.download"
+    )
+
+
+def fetch_lareqa(
+    dataset: str,
+    languages: list[str],
+    out_dir: str | Path,
+    mirror: str | Path | None = None,
+    allow_download: bool = False,
+    verify: bool = True,
+) -> dict:
+    """Fetch `{dataset}/{lang}.json` for every language into `out_dir` and record checksums."""
+    if dataset not in LAREQA_SOURCES:
+        raise InputError(f"config key benchmarks.*.dataset: {dataset!r} is not one of {sorted(LAREQA_SOURCES)}")
+    source = LAREQA_SOURCES[dataset]
+    unknown = [lang for lang in languages if lang not in source["sha256"]]
+    if unknown:
+        raise InputError(
+            f"config key benchmarks.*.languages: {dataset} has no language(s) {unknown}; "
+            f"it has {sorted(source['sha256'])}"
+        )
+    mirror_path = Path(mirror) if mirror else None
+    records = {}
+    with atomic_dir(out_dir) as staging:
+        for lang in languages:
+            target = staging / f"{lang}.json"
+            url = LAREQA_URL.format(ref=source["ref"], dataset=dataset, lang=lang)
+            origin = _obtain(
+                f"lareqa/{dataset}/{lang}.json", url, target, mirror_path, allow_download, f"benchmark {dataset}"
+            )
+            digest = file_sha256(target)
+            expected = source["sha256"][lang]
+            if verify and digest != expected:
+                raise InputError(
+                    f"{origin}: SHA-256 {digest} differs from the official {dataset}/{lang}.json "
+                    f"({expected}); set data.verify_checksums: false to accept it anyway"
+                )
+            records[f"{lang}.json"] = {
+                "source": origin,
+                "bytes": target.stat().st_size,
+                "sha256": digest,
+                "expected_sha256": expected,
+                "verified": digest == expected,
+            }
+        write_json(staging / "checksums.json", {"dataset": dataset, "files": records})
+    log.info("%s: %d files in %s", dataset, len(records), out_dir)
+    return records
+
+
+def _miracl_corpus_files(lang: str, mirror: Path | None, allow_download: bool) -> list[tuple[str, str | None]]:
+    """(relative path under the mirror root `miracl/`, URL) of each corpus shard of `lang`."""
+    folder = MIRACL_CORPUS_DIR.format(lang=lang)
+    if mirror is not None and (mirror / folder).is_dir():
+        names = sorted(p.name for p in (mirror / folder).iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+        if names:
+            return [(f"{folder}/{name}", None) for name in names]
+    if not allow_download:
+        return [(f"{folder}/docs-0.jsonl.gz", None)]  # _obtain reports what is missing
+    api = f"{hf_endpoint()}/api/datasets/miracl/miracl-corpus/tree/main/{folder}"
+    try:
+        with urllib.request.urlopen(api, timeout=60) as response:
+            listing = json.load(response)
+    except OSError as error:
+        raise InputError(f"could not list the MIRACL corpus of {lang!r} at {api}: {error}") from error
+    names = sorted(
+        item["path"].rsplit("/", 1)[-1]
+        for item in listing
+        if item.get("type") == "file" and item["path"].endswith((".jsonl", ".jsonl.gz"))
+    )
+    base = f"{hf_endpoint()}/datasets/miracl/miracl-corpus/resolve/main"
+    return [(f"{folder}/{name}", f"{base}/{folder}/{name}") for name in names]
+
+
+def fetch_miracl(
+    languages: list[str],
+    split: str,
+    out_dir: str | Path,
+    mirror: str | Path | None = None,
+    allow_download: bool = False,
+) -> dict:
+    """Fetch topics, qrels and corpus shards of each language into `out_dir/{lang}/`."""
+    mirror_root = Path(mirror) / "miracl" if mirror else None
+    base = f"{hf_endpoint()}/datasets/miracl/miracl/resolve/main"
+    records = {}
+    with atomic_dir(out_dir) as staging:
+        for lang in languages:
+            folder = staging / lang
+            (folder / "corpus").mkdir(parents=True)
+            wanted = [
+                (MIRACL_TOPICS.format(lang=lang, split=split), "topics.tsv"),
+                (MIRACL_QRELS.format(lang=lang, split=split), "qrels.tsv"),
+            ]
+            for relative, name in wanted:
+                origin = _obtain(
+                    relative, f"{base}/{relative}", folder / name, mirror_root, allow_download, f"MIRACL {lang} {split}"
+                )
+                records[f"{lang}/{name}"] = {
+                    "source": origin,
+                    "bytes": (folder / name).stat().st_size,
+                    "sha256": file_sha256(folder / name),
+                }
+            for relative, url in _miracl_corpus_files(lang, mirror_root, allow_download):
+                target = folder / "corpus" / relative.rsplit("/", 1)[-1]
+                origin = _obtain(relative, url, target, mirror_root, allow_download, f"MIRACL corpus {lang}")
+                records[f"{lang}/corpus/{target.name}"] = {
+                    "source": origin,
+                    "bytes": target.stat().st_size,
+                    "sha256": file_sha256(target),
+                }
+        write_json(staging / "checksums.json", {"dataset": "miracl", "split": split, "files": records})
+    log.info("MIRACL %s: %d files in %s", split, len(records), out_dir)
+    return records

@@ -1,0 +1,143 @@
+"""Zero-shot check: no evaluation question or candidate may appear in training.
+
+Every training text (questions and passages, all languages) is compared with every
+evaluation question and candidate by the exact and near-duplicate tests of
+`xlir.data.overlap`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+
+from xlir.benchmarks.prepared import PreparedFiles, as_prepared_files
+from xlir.common.io import get_logger, read_jsonl, write_json, write_jsonl
+from xlir.data.overlap import find_overlap, training_texts
+
+log = get_logger(__name__)
+
+
+class LeakageError(RuntimeError):
+    """Training data overlaps the evaluation data."""
+
+
+def evaluation_texts(
+    prepared: str | Path | PreparedFiles, label: str = ""
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(origin, text) of a prepared benchmark's questions and of its candidates; origins
+    read `{label}question {qid}` and `{label}candidate {cid}`."""
+    files = as_prepared_files(prepared)
+    questions = [(f"{label}question {q['qid']}", q["text"]) for q in read_jsonl(files.questions)]
+    candidates = [(f"{label}candidate {c['cid']}", c["text"]) for c in read_jsonl(files.candidates)]
+    return questions, candidates
+
+
+def _by_benchmark(prepared: Mapping[str, str | Path | PreparedFiles] | list[str | Path]) -> dict:
+    """Benchmark name -> prepared files; a list of folders is named by each folder
+    (`{benchmark}/prepared` -> `benchmark`)."""
+    if isinstance(prepared, Mapping):
+        return {name: as_prepared_files(files) for name, files in prepared.items()}
+    named = {}
+    for folder in map(Path, prepared):
+        named[folder.parent.name if folder.name == "prepared" else folder.name] = PreparedFiles.in_folder(folder)
+    return named
+
+
+def check_leakage(
+    train_pairs_jsonl: Path,
+    prepared: str | Path | PreparedFiles,
+    out_json: Path,
+    ngram: int = 5,
+    threshold: float = 0.8,
+    fail_on_overlap: bool = True,
+) -> dict:
+    """Write overlap counts and examples; raise LeakageError when asked to and overlap exists."""
+    train = training_texts(read_jsonl(train_pairs_jsonl))
+    questions, candidates = evaluation_texts(prepared)
+    result_q = find_overlap(train, questions, ngram, threshold)
+    result_c = find_overlap(train, candidates, ngram, threshold)
+    report = {
+        "n_training_texts": len(train),
+        "n_eval_questions": len(questions),
+        "n_eval_candidates": len(candidates),
+        "ngram": ngram,
+        "jaccard_threshold": threshold,
+        "exact_question_overlap": len(result_q["exact"]),
+        "near_question_overlap": len(result_q["near"]),
+        "exact_candidate_overlap": len(result_c["exact"]),
+        "near_candidate_overlap": len(result_c["near"]),
+        "fail_on_overlap": fail_on_overlap,
+        "examples": (result_q["exact"] + result_q["near"] + result_c["exact"] + result_c["near"])[:50],
+    }
+    total = sum(
+        report[k]
+        for k in (
+            "exact_question_overlap",
+            "near_question_overlap",
+            "exact_candidate_overlap",
+            "near_candidate_overlap",
+        )
+    )
+    report["total_overlap"] = total
+    report["passed"] = total == 0
+    log.info(
+        "leakage: %d training texts vs %d questions + %d candidates: %d overlaps",
+        len(train),
+        len(questions),
+        len(candidates),
+        total,
+    )
+    failed_json = Path(str(out_json) + ".failed.json")
+    if total and fail_on_overlap:
+        write_json(failed_json, report)
+        raise LeakageError(
+            f"{total} evaluation texts overlap the training data (details in {out_json}.failed.json); "
+            f"set leakage.fail_on_overlap: false to continue anyway"
+        )
+    failed_json.unlink(missing_ok=True)  # a failure report from an earlier run no longer holds
+    write_json(out_json, report)
+    return report
+
+
+def drop_overlapping_pairs(
+    train_pairs_jsonl: Path,
+    prepared: Mapping[str, str | Path | PreparedFiles] | list[str | Path],
+    out_jsonl: Path,
+    out_json: Path,
+    ngram: int = 5,
+    threshold: float = 0.8,
+) -> dict:
+    """Remove every training pair with any text (question or answer, any language) that
+    overlaps an evaluation question or candidate of any prepared benchmark, by the same
+    exact and near-duplicate tests as `check_leakage`. Writes the kept pairs and a report
+    listing the dropped pair ids with the evaluation texts they matched."""
+    pairs = read_jsonl(train_pairs_jsonl)
+    train = training_texts(pairs)
+    matches: dict[str, list[dict]] = defaultdict(list)
+    per_benchmark = {}
+    for benchmark, files in _by_benchmark(prepared).items():
+        questions, candidates = evaluation_texts(files, f"{benchmark} ")
+        found = find_overlap(train, questions + candidates, ngram, threshold)
+        per_benchmark[benchmark] = {"exact": len(found["exact"]), "near": len(found["near"])}
+        for hit in found["exact"] + found["near"]:
+            matches[hit["train"].split("/", 1)[0]].append(hit)
+    kept = [p for p in pairs if p["pair_id"] not in matches]
+    report = {
+        "n_pairs_in": len(pairs),
+        "n_pairs_kept": len(kept),
+        "n_pairs_dropped": len(matches),
+        "ngram": ngram,
+        "jaccard_threshold": threshold,
+        "overlaps_by_benchmark": per_benchmark,
+        "dropped": {pair_id: hits for pair_id, hits in sorted(matches.items())},
+    }
+    write_jsonl(out_jsonl, kept)
+    write_json(out_json, report)
+    log.info(
+        "zero-shot filter: dropped %d of %d training pairs that overlap the evaluation data (%s)",
+        len(matches),
+        len(pairs),
+        ", ".join(f"{b}: {c['exact']} exact, {c['near']} near" for b, c in per_benchmark.items()),
+    )
+    return report

@@ -1,0 +1,94 @@
+"""Stage 2 subcommands (rule file `workflow/rules/data.smk`): `prepare-qa`, `translate`,
+`mt-quality`, `build-train-set`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from xlir.common.cli_args import add_command, json_arg, langs_arg
+
+
+def add_prepare_qa(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "prepare-qa", run_prepare_qa, "read English QA pairs and split them by category")
+    p.add_argument("--corpus-dir", type=Path, help="folder of chatterbot YAML files (default: the bundled corpus)")
+    p.add_argument("--heldout", type=langs_arg, required=True, help="held-out categories (evaluation)")
+    p.add_argument("--exclude", type=langs_arg, default=[])
+    p.add_argument("--max-per-category", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-malformed", action="store_true", help="skip (and list) malformed records instead of failing")
+    p.add_argument("--out-pairs", required=True, type=Path)
+    p.add_argument("--out-split", required=True, type=Path)
+
+
+def run_prepare_qa(a: argparse.Namespace) -> None:
+    from xlir.data.prepare_qa import prepare_qa
+
+    prepare_qa(
+        a.corpus_dir, a.out_pairs, a.out_split, a.heldout, a.exclude, a.max_per_category, a.seed, a.skip_malformed
+    )
+
+
+def _add_translation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--qa", required=True, type=Path)
+    p.add_argument("--lang", required=True)
+    p.add_argument("--src", default="en")
+    p.add_argument("--backend", required=True, type=json_arg, help="translation backend config (JSON)")
+    p.add_argument("--cache", required=True, type=Path, help="sqlite translation cache")
+    p.add_argument("--out", required=True, type=Path)
+
+
+def _cached_translator(a: argparse.Namespace):
+    from xlir.data.translate.base import make_translator
+    from xlir.data.translate.cache import CachedTranslator
+
+    return CachedTranslator(make_translator(a.backend), a.cache)
+
+
+def add_translate(sub: argparse._SubParsersAction) -> None:
+    _add_translation_options(
+        add_command(sub, "translate", run_translate, "machine-translate QA pairs into one language")
+    )
+
+
+def run_translate(a: argparse.Namespace) -> None:
+    from xlir.data.translate import translate_qa_file
+
+    translate_qa_file(a.qa, a.lang, a.out, _cached_translator(a), src=a.src)
+
+
+def add_mt_quality(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "mt-quality", run_mt_quality, "score translations (BLEU, chrF)")
+    _add_translation_options(p)
+    p.add_argument("--mt", required=True, type=Path)
+    p.add_argument("--references", type=Path)
+
+
+def run_mt_quality(a: argparse.Namespace) -> None:
+    from xlir.data.mt_quality import score_translation_file
+
+    score_translation_file(a.qa, a.mt, a.lang, _cached_translator(a), a.out, references_tsv=a.references)
+
+
+def add_build_train_set(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "build-train-set", run_build_train_set, "assemble multilingual training pairs")
+    p.add_argument("--qa", required=True, type=Path)
+    p.add_argument("--split", required=True, type=Path)
+    p.add_argument("--mt", nargs="*", default=[], help="translation files named {lang}.jsonl")
+    p.add_argument("--languages", type=langs_arg, required=True)
+    p.add_argument("--ngram", type=int, default=5)
+    p.add_argument("--threshold", type=float, default=0.8)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out-stats", required=True, type=Path)
+
+
+def run_build_train_set(a: argparse.Namespace) -> None:
+    from xlir.data.build_train_set import build_training_pairs
+
+    mt_files = {Path(p).stem: Path(p) for p in a.mt}
+    build_training_pairs(a.qa, a.split, mt_files, a.languages, a.out, a.out_stats, a.ngram, a.threshold)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (add_prepare_qa, add_translate, add_mt_quality, add_build_train_set):
+        add(sub)

@@ -1,0 +1,141 @@
+"""Stages 3-4 subcommands (rule file `workflow/rules/train.smk`): `plan-batches`, `train`,
+and the planning tool `plan-memory` (no rule: `xlir plan-memory --configfile ...`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from xlir.common.cli_args import add_command, bool_arg, json_arg, langs_arg
+from xlir.model.precision import RESOLVED_PRECISIONS
+
+
+def add_plan_batches(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "plan-batches", run_plan_batches, "hybrid batch plan for one sampling and seed")
+    p.add_argument("--train", required=True, type=Path)
+    p.add_argument("--languages", type=langs_arg, required=True)
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, type=Path)
+
+
+def run_plan_batches(a: argparse.Namespace) -> None:
+    from xlir.common.io import read_jsonl
+    from xlir.train.plan_batches import write_batch_plan
+
+    write_batch_plan(read_jsonl(a.train), a.languages, a.alpha, a.batch_size, a.steps, a.seed, a.out)
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "train", run_train, "fine-tune one dual encoder")
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--train", required=True, type=Path)
+    p.add_argument("--plan", required=True, type=Path)
+    p.add_argument("--variant", required=True, type=json_arg, help="the variant's config with its name (JSON)")
+    p.add_argument("--training", required=True, type=json_arg, help="training hyperparameters (JSON)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--pooling", default="mean")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out-model", required=True, type=Path)
+    p.add_argument("--out-param-groups", required=True, type=Path)
+    p.add_argument("--out-log", required=True, type=Path)
+    p.add_argument("--out-summary", required=True, type=Path)
+
+
+def run_train(a: argparse.Namespace) -> None:
+    from xlir.train.train import train
+    from xlir.train.variants import parse_variant
+
+    t = a.training
+    train(
+        a.model,
+        a.train,
+        a.plan,
+        parse_variant(a.variant),
+        a.out_model,
+        a.out_param_groups,
+        a.out_log,
+        a.out_summary,
+        lr=t["lr"],
+        weight_decay=t["weight_decay"],
+        temperature=t["temperature"],
+        warmup_ratio=t["warmup_ratio"],
+        max_grad_norm=t["max_grad_norm"],
+        max_length=a.max_length,
+        pooling=a.pooling,
+        freeze_word_embeddings=t["freeze_word_embeddings"],
+        seed=a.seed,
+        threads=a.threads,
+        device=a.device,
+        options=t,
+    )
+
+
+def add_plan_memory(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "plan-memory",
+        run_plan_memory,
+        "GPU memory per device and GPU-hours of training jobs (xlir.train.plan_memory)",
+    )
+    p.add_argument("--configfile", help="a study config: one row per model x variant, plus encode jobs")
+    p.add_argument("--preset", help="one model by preset name (xlm-roberta-xl, xlm-roberta-xxl, labse, ...)")
+    p.add_argument("--model-dir", help="one model by its transformers folder (config.json)")
+    p.add_argument("--gpu", default="h100-80gb", help="h100-80gb, h200-141gb, a100-80gb, a100-40gb, l40s-48gb")
+    p.add_argument("--mfu", type=float, default=0.35, help="assumed model FLOPs utilisation")
+    p.add_argument("--headroom", type=float, default=0.1, help="share of GPU memory kept free")
+    p.add_argument("--max-gpus", type=int, default=8, help="most GPUs per job the recommendation may use")
+    p.add_argument("--batch-size", type=int, help="global batch of pairs")
+    p.add_argument("--length", type=int, help="tokens per query and per passage")
+    p.add_argument("--query-length", type=int)
+    p.add_argument("--passage-length", type=int)
+    p.add_argument("--precision", choices=RESOLVED_PRECISIONS)
+    p.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    p.add_argument("--grad-cache-chunk-size", type=int)
+    p.add_argument("--lora-rank", type=int, help="LoRA (uniform-rank budget); default: full fine-tuning")
+    p.add_argument("--freeze-word-embeddings", type=bool_arg, default=None)
+    p.add_argument("--optimizer", choices=["adamw", "adamw_fused", "adamw_8bit"])
+    p.add_argument("--nproc", type=int, help="GPUs (processes) per job")
+    p.add_argument("--strategy", choices=["ddp", "fsdp"])
+    p.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.add_argument("--out", type=Path, help="also write the output to this file")
+
+
+def run_plan_memory(a: argparse.Namespace) -> None:
+    from xlir.common.io import atomic_open
+    from xlir.train.plan_memory import plan_command
+
+    text = plan_command(
+        configfile=a.configfile,
+        preset=a.preset,
+        model_dir=a.model_dir,
+        gpu=a.gpu,
+        mfu=a.mfu,
+        headroom=a.headroom,
+        max_gpus=a.max_gpus,
+        as_json=a.json,
+        batch_size=a.batch_size,
+        query_length=a.query_length or a.length,
+        passage_length=a.passage_length or a.length,
+        precision=a.precision,
+        gradient_checkpointing=a.gradient_checkpointing,
+        grad_cache_chunk_size=a.grad_cache_chunk_size,
+        lora_rank=a.lora_rank,
+        freeze_word_embeddings=a.freeze_word_embeddings,
+        optimizer=a.optimizer,
+        nproc=a.nproc,
+        strategy=a.strategy,
+    )
+    if a.out:
+        with atomic_open(a.out) as handle:
+            handle.write(text + "\n")
+    print(text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (add_plan_batches, add_train, add_plan_memory):
+        add(sub)

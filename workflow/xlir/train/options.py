@@ -1,0 +1,104 @@
+"""The memory and distribution switches of a training job, checked in one place.
+
+Every switch is a key of the config's `training` section (overridable per model
+under `models.<name>.training`); the defaults reproduce the plain single-process
+fp32 loop:
+
+| key | values | default | effect |
+|---|---|---|---|
+| `precision` | fp32, bf16, auto | fp32 | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device that supports it, fp32 elsewhere |
+| `gradient_checkpointing` | bool | false | recompute each block's activations in the backward pass (non-reentrant) |
+| `grad_cache_chunk_size` | null or int >= 1 | null | GradCache: embed the batch in sub-batches of this size without a graph, take the loss over the whole batch, then re-encode each sub-batch with its cached gradient |
+| `optimizer` | adamw, adamw_fused, adamw_8bit | adamw | torch AdamW; its fused kernel; bitsandbytes' 8-bit AdamW (where installed) |
+| `strategy` | ddp, fsdp | ddp | how processes share the model when launched by torchrun / accelerate launch |
+| `nproc_per_node` | int >= 1 | 1 | processes (GPUs) per training job; > 1 makes the rule call torchrun |
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from xlir.model.precision import PRECISIONS
+
+OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit")
+STRATEGIES = ("ddp", "fsdp")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
+    grad_cache_chunk_size: int | None = None
+    optimizer: str = "adamw"
+    strategy: str = "ddp"
+    nproc_per_node: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+OPTION_KEYS = tuple(f.name for f in fields(TrainOptions))
+
+
+def _bad(key: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"config key training.{key}: {value!r}; expected {expected}")
+
+
+def parse_options(d: dict | TrainOptions | None) -> TrainOptions:
+    """TrainOptions from the `training` config (unrelated keys are ignored)."""
+    if isinstance(d, TrainOptions):
+        return d
+    d = {k: v for k, v in (d or {}).items() if k in OPTION_KEYS}
+    opts = TrainOptions(**d)
+    if opts.precision not in PRECISIONS:
+        raise _bad("precision", opts.precision, f"one of {', '.join(PRECISIONS)}")
+    if not isinstance(opts.gradient_checkpointing, bool):
+        raise _bad("gradient_checkpointing", opts.gradient_checkpointing, "true or false")
+    chunk = opts.grad_cache_chunk_size
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise _bad("grad_cache_chunk_size", chunk, "null or an integer >= 1")
+    if opts.optimizer not in OPTIMIZERS:
+        raise _bad("optimizer", opts.optimizer, f"one of {', '.join(OPTIMIZERS)}")
+    if opts.strategy not in STRATEGIES:
+        raise _bad("strategy", opts.strategy, f"one of {', '.join(STRATEGIES)}")
+    if isinstance(opts.nproc_per_node, bool) or not isinstance(opts.nproc_per_node, int) or opts.nproc_per_node < 1:
+        raise _bad("nproc_per_node", opts.nproc_per_node, "an integer >= 1")
+    return opts
+
+
+def enable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
+    """transformers' gradient checkpointing, non-reentrant (works with frozen inputs, DDP and FSDP)."""
+    if not getattr(backbone, "supports_gradient_checkpointing", False):
+        raise ValueError(
+            f"config key training.gradient_checkpointing: {type(backbone).__name__} "
+            "does not support gradient checkpointing"
+        )
+    kwargs = {"use_reentrant": False}
+    if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5 (the old name is deprecated)
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if hasattr(backbone, "config"):
+        backbone.config.use_cache = False
+
+
+def make_optimizer(groups: list[dict], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW over the variant's parameter groups (each group keeps its own lr and weight decay)."""
+    torch_groups = groups
+    if name == "adamw":
+        return torch.optim.AdamW(torch_groups, lr=lr, weight_decay=weight_decay)
+    if name == "adamw_fused":
+        return torch.optim.AdamW(torch_groups, lr=lr, weight_decay=weight_decay, fused=True)
+    if name == "adamw_8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError as error:
+            raise ValueError(
+                "config key training.optimizer: 'adamw_8bit' needs the bitsandbytes package, "
+                f"which is not importable here ({error}); use 'adamw' or 'adamw_fused'"
+            ) from error
+        return bnb.optim.AdamW8bit(torch_groups, lr=lr, weight_decay=weight_decay)
+    raise _bad("optimizer", name, f"one of {', '.join(OPTIMIZERS)}")

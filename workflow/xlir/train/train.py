@@ -1,0 +1,340 @@
+"""Fine-tune one dual encoder for one (variant, sampling, seed) cell of the grid.
+
+InfoNCE with in-batch negatives over the hybrid batch plan, AdamW with the
+variant's per-layer parameter groups, linear warmup then linear decay
+(applied to every group relative to its own learning rate), gradient
+clipping, seeded; writes the checkpoint (safetensors), the parameter-group
+table and the loss curve.
+
+Memory and scale switches (`xlir.train.options`): bf16 autocast, gradient
+checkpointing, GradCache, fused / 8-bit AdamW. Launched by torchrun (or
+accelerate launch) the same function trains data-parallel with DDP or FSDP
+(`xlir.train.distributed`); the main process writes every output."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xlir.common.io import atomic_dir, get_logger, read_jsonl, write_json, write_tsv
+from xlir.model.encoder import DualEncoder
+from xlir.model.precision import resolve_precision
+from xlir.train import distributed, scaling
+from xlir.train.contrastive import contrastive_step
+from xlir.train.options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options
+from xlir.train.variants import VariantSpec
+
+log = get_logger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def linear_warmup_decay(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        remaining = max(total_steps - warmup_steps, 1)
+        return max(0.0, (total_steps - step) / remaining)
+
+    return factor
+
+
+def batch_texts(batch: dict, pairs: dict[str, dict]) -> tuple[list[str], list[str]]:
+    queries, passages = [], []
+    for item in batch["items"]:
+        texts = pairs[item["pair_id"]]["texts"]
+        queries.append(texts[item["query_lang"]]["question"])
+        passages.append(texts[item["passage_lang"]]["answer"])
+    return queries, passages
+
+
+def train(
+    model_dir: Path,
+    train_pairs_jsonl: Path,
+    batch_plan_jsonl: Path,
+    variant: VariantSpec,
+    out_model_dir: Path,
+    out_param_groups: Path,
+    out_train_log: Path,
+    out_summary: Path,
+    *,
+    lr: float,
+    weight_decay: float,
+    temperature: float,
+    warmup_ratio: float,
+    max_grad_norm: float,
+    max_length: int,
+    pooling: str,
+    freeze_word_embeddings: bool,
+    seed: int,
+    threads: int,
+    device: str = "cpu",
+    options: TrainOptions | dict | None = None,
+) -> dict | None:
+    """Train one cell; `options` are the memory and distribution switches (`xlir.train.options`).
+    Under torchrun every process calls this; the main one writes the outputs and returns the
+    summary, the others return None."""
+    opts = parse_options(options)
+    ctx = distributed.init(device, opts.strategy)
+    try:
+        return _train(
+            model_dir,
+            train_pairs_jsonl,
+            batch_plan_jsonl,
+            variant,
+            out_model_dir,
+            out_param_groups,
+            out_train_log,
+            out_summary,
+            lr=lr,
+            weight_decay=weight_decay,
+            temperature=temperature,
+            warmup_ratio=warmup_ratio,
+            max_grad_norm=max_grad_norm,
+            max_length=max_length,
+            pooling=pooling,
+            freeze_word_embeddings=freeze_word_embeddings,
+            seed=seed,
+            threads=threads,
+            opts=opts,
+            ctx=ctx,
+        )
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _train(
+    model_dir: Path,
+    train_pairs_jsonl: Path,
+    batch_plan_jsonl: Path,
+    variant: VariantSpec,
+    out_model_dir: Path,
+    out_param_groups: Path,
+    out_train_log: Path,
+    out_summary: Path,
+    *,
+    lr: float,
+    weight_decay: float,
+    temperature: float,
+    warmup_ratio: float,
+    max_grad_norm: float,
+    max_length: int,
+    pooling: str,
+    freeze_word_embeddings: bool,
+    seed: int,
+    threads: int,
+    opts: TrainOptions,
+    ctx: distributed.DistContext,
+) -> dict | None:
+    """`train` in this process: set up, run the steps, write the outputs (main process)."""
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    spec = variant
+    precision = resolve_precision(opts.precision, ctx.device)
+    encoder, groups, trainable, total = _prepare_encoder(
+        model_dir,
+        spec,
+        out_param_groups,
+        lr=lr,
+        weight_decay=weight_decay,
+        max_length=max_length,
+        pooling=pooling,
+        freeze_word_embeddings=freeze_word_embeddings,
+        precision=precision,
+        opts=opts,
+        ctx=ctx,
+    )
+    pairs = {p["pair_id"]: p for p in read_jsonl(train_pairs_jsonl)}
+    plan = read_jsonl(batch_plan_jsonl)
+    optimizer, scheduler = _optimizer_and_scheduler(groups, opts, lr, weight_decay, warmup_ratio, len(plan))
+    rows, seconds = _run_steps(
+        encoder,
+        plan,
+        pairs,
+        groups,
+        optimizer,
+        scheduler,
+        temperature=temperature,
+        max_grad_norm=max_grad_norm,
+        name=spec.name,
+        opts=opts,
+        ctx=ctx,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    # FSDP: gather the shards (a collective: every process takes part); DDP: every replica is whole
+    state = distributed.full_state_dict(encoder.backbone, ctx) if ctx.strategy == "fsdp" else None
+    summary = None
+    if ctx.is_main:
+        write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
+        _save_model(encoder, state, model_dir, spec, freeze_word_embeddings, out_model_dir)
+        summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx)
+        write_json(out_summary, summary)
+        log.info(
+            "trained %d steps in %.1fs; loss %.3f -> %.3f",
+            len(plan),
+            seconds,
+            summary["first_loss"] or 0.0,
+            summary["final_loss_mean_last10"] or 0.0,
+        )
+    ctx.barrier()
+    return summary
+
+
+def _prepare_encoder(
+    model_dir: Path,
+    spec: VariantSpec,
+    out_param_groups: Path,
+    *,
+    lr: float,
+    weight_decay: float,
+    max_length: int,
+    pooling: str,
+    freeze_word_embeddings: bool,
+    precision: str,
+    opts: TrainOptions,
+    ctx: distributed.DistContext,
+) -> tuple[DualEncoder, list[dict], int, int]:
+    """Load the encoder, give it the variant's structure, move it to the device and wrap it
+    for data parallelism; the main process writes the parameter-group table. Returns the
+    encoder, the optimizer's parameter groups and the trainable and total parameter counts."""
+    encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision)
+    if opts.gradient_checkpointing:
+        enable_gradient_checkpointing(encoder.backbone)
+    encoder.backbone = scaling.prepare_model_for_variant(encoder.backbone, spec, freeze_word_embeddings)
+    encoder.to(ctx.device)
+    table = scaling.param_group_table(encoder.backbone, spec, lr, weight_decay)
+    if ctx.is_main:
+        write_tsv(out_param_groups, table)
+    trainable = sum(p.numel() for p in encoder.backbone.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in encoder.backbone.parameters())
+    encoder.backbone = distributed.wrap(encoder.backbone, ctx, precision)
+    groups = scaling.build_param_groups(distributed.unwrapped(encoder.backbone), spec, lr, weight_decay)
+    log.info(
+        "variant %s: %d of %d parameters trainable in %d groups; %s",
+        spec.name,
+        trainable,
+        total,
+        len(groups),
+        {**opts.to_dict(), "precision": precision, "world_size": ctx.world_size},
+    )
+    return encoder, groups, trainable, total
+
+
+def _optimizer_and_scheduler(
+    groups: list[dict], opts: TrainOptions, lr: float, weight_decay: float, warmup_ratio: float, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The optimizer over `groups` and its linear warmup-then-decay schedule over `steps` steps."""
+    optimizer = make_optimizer(groups, opts.optimizer, lr, weight_decay)
+    warmup = int(math.ceil(warmup_ratio * steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(steps, warmup))
+    return optimizer, scheduler
+
+
+def _run_steps(
+    encoder: DualEncoder,
+    plan: list[dict],
+    pairs: dict[str, dict],
+    groups: list[dict],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    *,
+    temperature: float,
+    max_grad_norm: float,
+    name: str,
+    opts: TrainOptions,
+    ctx: distributed.DistContext,
+) -> tuple[list[dict], float]:
+    """Train one step per batch of `plan`; return the loss-curve rows and the
+    training time (the slowest process's)."""
+    params = [p for g in groups for p in g["params"]]
+    sync = lambda last: distributed.sync_context(encoder.backbone, ctx, last)  # noqa: E731
+    encoder.train()
+    rows, started = [], time.time()
+    progress = tqdm(plan, desc=f"train {name}", mininterval=10, disable=not ctx.is_main)
+    for batch in progress:
+        queries, passages = batch_texts({**batch, "items": ctx.shard(batch["items"], f"batch {batch['step']}")}, pairs)
+        optimizer.zero_grad(set_to_none=True)
+        loss = contrastive_step(
+            encoder, queries, passages, temperature, chunk_size=opts.grad_cache_chunk_size, ctx=ctx, sync=sync
+        )
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {batch['step']}")
+        if max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        current_lr = scheduler.get_last_lr()[max(range(len(groups)), key=lambda i: groups[i]["lr"])]
+        optimizer.step()
+        scheduler.step()
+        rows.append(
+            {"step": batch["step"], "kind": batch["kind"], "loss": round(loss.item(), 6), "lr": f"{current_lr:.3e}"}
+        )
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if batch["step"] % 10 == 0:
+            log.info("step %d (%s) loss %.4f lr %.2e", batch["step"], batch["kind"], loss.item(), current_lr)
+    return rows, ctx.all_reduce_max(time.time() - started)
+
+
+def _save_model(
+    encoder: DualEncoder,
+    state: dict | None,
+    model_dir: Path,
+    spec: VariantSpec,
+    freeze_word_embeddings: bool,
+    out_model_dir: Path,
+) -> None:
+    """Write the trained backbone (LoRA merged, safetensors) and the tokenizer to `out_model_dir` atomically."""
+    backbone = _main_backbone(encoder, state, model_dir, spec, freeze_word_embeddings)
+    with atomic_dir(out_model_dir) as tmp:
+        backbone.save_pretrained(str(tmp), safe_serialization=True)
+        encoder.tokenizer.save_pretrained(str(tmp))
+
+
+def _summary(
+    spec: VariantSpec,
+    plan: list[dict],
+    rows: list[dict],
+    seed: int,
+    seconds: float,
+    trainable: int,
+    total: int,
+    precision: str,
+    opts: TrainOptions,
+    ctx: distributed.DistContext,
+) -> dict:
+    """The training summary: steps, time, throughput, parameter counts, losses (and the
+    memory and distribution switches when they are not the defaults)."""
+    losses = [r["loss"] for r in rows]
+    summary = {
+        "variant": spec.name,
+        "steps": len(plan),
+        "seed": seed,
+        "train_seconds": round(seconds, 2),
+        "sequences_per_second": round(2 * sum(len(b["items"]) for b in plan) / max(seconds, 1e-9), 2),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "first_loss": losses[0] if losses else None,
+        "final_loss_mean_last10": float(np.mean(losses[-10:])) if losses else None,
+    }
+    if opts != TrainOptions():
+        summary.update(options={**opts.to_dict(), "precision": precision}, world_size=ctx.world_size)
+    return summary
+
+
+def _main_backbone(encoder: DualEncoder, state: dict | None, model_dir: Path, spec, freeze_word_embeddings: bool):
+    """The trained backbone to save, LoRA merged: the local module, or (distributed) a fresh
+    CPU copy of the base model with the variant's structure and the gathered full state dict."""
+    if state is None:
+        backbone = distributed.unwrapped(encoder.backbone)
+    else:
+        backbone = scaling.prepare_model_for_variant(DualEncoder.load(model_dir).backbone, spec, freeze_word_embeddings)
+        backbone.load_state_dict(state)  # strict: every gathered tensor has its place and none is missing
+    return scaling.merge_and_unload(backbone)
