@@ -10,7 +10,7 @@ rule build_demo_benchmark:
     output:
         directory(f"{RESULTS}/benchmarks/{{benchmark}}/raw"),
     params:
-        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
         paragraph_size=lambda w: config["benchmarks"][w.benchmark].get("paragraph_size", 4),
     log:
         f"{RESULTS}/logs/build_demo_benchmark/{{benchmark}}.log",
@@ -30,7 +30,7 @@ rule fetch_benchmark:
         dataset=lambda w: f"--dataset {config['benchmarks'][w.benchmark].get('dataset')}"
         if config["benchmarks"][w.benchmark].get("dataset") else "",
         split=lambda w: config["benchmarks"][w.benchmark].get("split", "dev"),
-        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
         mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
         download="--download" if config["data"]["download"] else "",
         verify=str(config["data"]["verify_checksums"]).lower(),
@@ -56,7 +56,7 @@ rule prepare_benchmark:
         stats=prepared("{benchmark}", "stats.json"),
     params:
         kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
-        languages=lambda w: " ".join(config["benchmarks"][w.benchmark]["languages"]),
+        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
         subsample=lambda w: f"--max-candidates-per-language {config['benchmarks'][w.benchmark]['max_candidates_per_language']}"
         if config["benchmarks"][w.benchmark].get("max_candidates_per_language") else "",
     log:

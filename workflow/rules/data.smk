@@ -7,8 +7,8 @@ rule prepare_qa:
         split=f"{RESULTS}/data/qa/split.json",
     params:
         corpus=lambda w: f"--corpus-dir {shlex.quote(config['qa']['corpus_dir'])}" if config["qa"]["corpus_dir"] else "",
-        heldout=" ".join(config["qa"]["heldout_categories"]),
-        exclude=" ".join(config["qa"]["exclude_categories"]),
+        heldout=config["qa"]["heldout_categories"],
+        exclude=config["qa"]["exclude_categories"],
         cap=f"--max-per-category {config['qa']['max_pairs_per_category']}" if config["qa"]["max_pairs_per_category"] else "",
         seed=config["qa"]["seed"],
         skip="--skip-malformed" if config["qa"]["skip_malformed"] else "",
@@ -74,7 +74,7 @@ rule build_train_set:
         pairs=f"{RESULTS}/data/train/pairs.jsonl",
         stats=f"{RESULTS}/data/train/stats.json",
     params:
-        languages=" ".join(config["training"]["languages"]),
+        languages=config["training"]["languages"],
         ngram=config["leakage"]["ngram"],
         threshold=config["leakage"]["jaccard_threshold"],
     log:

@@ -8,7 +8,7 @@ rule plan_batches:
         f"{RESULTS}/batches/{{sampling}}/seed{{seed}}.jsonl",
     params:
         alpha=lambda w: config["samplings"][w.sampling]["alpha"],
-        languages=" ".join(config["training"]["languages"]),
+        languages=config["training"]["languages"],
         batch_size=config["training"]["batch_size"],
         steps=config["training"]["steps"],
     log:

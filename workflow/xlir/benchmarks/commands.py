@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.common.cli_args import add_command, bool_arg, langs_arg
+from xlir.common.cli_args import add_command, add_list_option, bool_arg
 
 
 def add_build_demo_benchmark(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_build_demo_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qa", required=True, type=Path)
     p.add_argument("--split", required=True, type=Path)
     p.add_argument("--mt", nargs="*", default=[])
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--paragraph-size", type=int, default=4)
     p.add_argument("--out-dir", required=True, type=Path)
 
@@ -35,7 +35,7 @@ def add_fetch_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", required=True, choices=["lareqa", "miracl"])
     p.add_argument("--dataset", help="lareqa: xquad-r or mlqa-r")
     p.add_argument("--split", default="dev", help="miracl: topics/qrels split")
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--mirror", type=Path, help="local folder laid out like the sources (data.mirror)")
     p.add_argument("--download", action="store_true", help="fetch missing files from the official sources")
     p.add_argument("--verify-checksums", type=bool_arg, default=True)
@@ -60,7 +60,7 @@ def add_prepare_benchmark(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kind", default="lareqa", choices=["demo", "lareqa", "miracl"])
     p.add_argument("--raw-dir", required=True, type=Path)
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--max-candidates-per-language", type=int, help="miracl: subsample each corpus")
     p.add_argument("--out-questions", required=True, type=Path)
     p.add_argument("--out-candidates", required=True, type=Path)

@@ -22,6 +22,21 @@ def langs_arg(text: str) -> list[str]:
     return [t for t in text.replace(",", " ").split() if t]
 
 
+class ListOption(argparse.Action):
+    """A list option: any number of values (`--languages en es ca`; none is an empty list),
+    each value may itself hold several, comma- or space-separated (`--languages "en,es"`).
+    Rules pass lists as separately quoted words (`{params.languages:q}`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, [item for value in values for item in langs_arg(value)])
+
+
+def add_list_option(
+    parser: argparse.ArgumentParser, flag: str, *, required: bool = False, help: str | None = None
+) -> None:
+    parser.add_argument(flag, nargs="*", action=ListOption, required=required, default=[], help=help)
+
+
 def bool_arg(text: str) -> bool:
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

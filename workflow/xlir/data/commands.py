@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.common.cli_args import add_command, json_arg, langs_arg
+from xlir.common.cli_args import add_command, add_list_option, json_arg
 
 
 def add_prepare_qa(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "prepare-qa", run_prepare_qa, "read English QA pairs and split them by category")
     p.add_argument("--corpus-dir", type=Path, help="folder of chatterbot YAML files (default: the bundled corpus)")
-    p.add_argument("--heldout", type=langs_arg, required=True, help="held-out categories (evaluation)")
-    p.add_argument("--exclude", type=langs_arg, default=[])
+    add_list_option(p, "--heldout", required=True, help="held-out categories (evaluation)")
+    add_list_option(p, "--exclude")
     p.add_argument("--max-per-category", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-malformed", action="store_true", help="skip (and list) malformed records instead of failing")
@@ -75,7 +75,7 @@ def add_build_train_set(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qa", required=True, type=Path)
     p.add_argument("--split", required=True, type=Path)
     p.add_argument("--mt", nargs="*", default=[], help="translation files named {lang}.jsonl")
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--ngram", type=int, default=5)
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--out", required=True, type=Path)

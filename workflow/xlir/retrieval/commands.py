@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.common.cli_args import add_command, json_arg, langs_arg
+from xlir.common.cli_args import add_command, add_list_option, json_arg
 from xlir.model.precision import PRECISIONS
 
 MONOLINGUAL_ONLY_HELP = "no pooled index / cross-language runs (MIRACL)"
@@ -105,7 +105,7 @@ def run_search_dense(a: argparse.Namespace) -> None:
 def add_index_bm25(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "index-bm25", run_index_bm25, "Pyserini Lucene BM25 indexes per language and pooled")
     p.add_argument("--candidates", required=True, type=Path, help="prepared candidates.jsonl")
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--analyzers", type=json_arg, default=None, help="language -> Anserini analyzer (JSON)")
     p.add_argument("--monolingual-only", action="store_true", help=MONOLINGUAL_ONLY_HELP)
     p.add_argument("--threads", type=int, default=1)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.common.cli_args import add_command, bool_arg, json_arg, langs_arg
+from xlir.common.cli_args import add_command, add_list_option, bool_arg, json_arg
 from xlir.model.precision import RESOLVED_PRECISIONS
 
 
 def add_plan_batches(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "plan-batches", run_plan_batches, "hybrid batch plan for one sampling and seed")
     p.add_argument("--train", required=True, type=Path)
-    p.add_argument("--languages", type=langs_arg, required=True)
+    add_list_option(p, "--languages", required=True)
     p.add_argument("--alpha", type=float, required=True)
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
