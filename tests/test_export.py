@@ -387,7 +387,7 @@ def test_learning_rate_mapping_gives_every_parameter_its_layer_rate(tmp_path, fa
 
 def _xlir_step(model_dir: Path, spec: dict, lr: float, queries: list[str], passages: list[str]) -> dict[str, float]:
     """One step of xlir's own loop (AdamW over the profile's groups, linear warmup / decay);
-    parameter name -> base learning rate of its optimizer group."""
+    parameter name -> (base learning rate, weight decay) of its optimizer group."""
     from xlir.train.contrastive import contrastive_step
 
     encoder = DualEncoder.load(model_dir, max_length=ENCODE_LENGTH)
@@ -400,14 +400,18 @@ def _xlir_step(model_dir: Path, spec: dict, lr: float, queries: list[str], passa
     assert math.isfinite(loss.item())
     optimizer.step()
     scheduler.step()
-    return {name: group["initial_lr"] for group in optimizer.param_groups for name in group["param_names"]}
+    return {
+        name: (group["initial_lr"], group["weight_decay"])
+        for group in optimizer.param_groups
+        for name in group["param_names"]
+    }
 
 
 def _sentence_transformers_step(
     model_dir: Path, spec: dict, lr: float, queries: list[str], passages: list[str], out: Path
 ) -> dict[str, float]:
     """One step of sentence-transformers' trainer with MultipleNegativesRankingLoss and the
-    variant's learning_rate_mapping; parameter name (the loss model's) -> base learning rate."""
+    variant's learning_rate_mapping; parameter name (the loss model's) -> (base learning rate, weight decay)."""
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -443,7 +447,7 @@ def _sentence_transformers_step(
     for group in trainer.optimizer.param_groups:
         for param in group["params"]:
             if id(param) in names:
-                rates[names[id(param)]] = group["initial_lr"]
+                rates[names[id(param)]] = (group["initial_lr"], group["weight_decay"])
     assert set(rates) == set(names.values()), "every trainable parameter is in an optimizer group"
     return rates
 
@@ -451,7 +455,8 @@ def _sentence_transformers_step(
 @pytest.mark.parametrize("family", ["bert", "mt5"])
 def test_sentence_transformers_trainer_learns_at_xlirs_rates(twins, tmp_path, family):
     """One step both ways: xlir's groups with torch AdamW, and sentence-transformers' trainer with
-    MultipleNegativesRankingLoss and `learning_rate_mapping`: the same learning rate per parameter."""
+    MultipleNegativesRankingLoss and `learning_rate_mapping`: the same learning rate per parameter.
+    Weight decay follows each trainer's rule; the two differ on one mT5 parameter."""
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("datasets")
     queries = ["what is the capital of france", "who wrote hamlet", "was ist wasser", "how do plants make food"]
@@ -464,6 +469,11 @@ def test_sentence_transformers_trainer_learns_at_xlirs_rates(twins, tmp_path, fa
         assert len(matches) == 1, name
         by_suffix[matches[0]] = lr
     assert set(by_suffix) == set(ours)
-    for name, lr in ours.items():
-        assert by_suffix[name] == pytest.approx(lr, rel=1e-12), name
-    assert len(set(ours.values())) >= 4  # the profile is not uniform
+    for name, (lr, _) in ours.items():
+        assert by_suffix[name][0] == pytest.approx(lr, rel=1e-12), name
+    assert len({lr for lr, _ in ours.values()}) >= 4  # the profile is not uniform
+    # weight decay: both exempt bias and LayerNorm weights; transformers' rule also exempts T5's
+    # relative_attention_bias (a name containing "bias"), which xlir decays
+    decay_differs = sorted(name for name, (_, decay) in ours.items() if by_suffix[name][1] != decay)
+    expected = ["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"] if family == "mt5" else []
+    assert decay_differs == expected
