@@ -258,6 +258,7 @@ def test_model_card(trained):
     assert f"{summary['steps']} steps of 4 query-passage pairs" in body
     assert "hybrid (alpha 0.5" in body and str(base) in body
     assert "results/report/metrics.csv" in body and "no retrieval metrics" in body
+    assert f"`{run}/{{benchmark}}/metrics.json`" in body
     assert 'prompt_name="query"' in body and "SentenceTransformer(" in body
     model_class = type(load_backbone(base)).__name__
     pooler = ", add_pooling_layer=False" if case != "mt5" else ""

@@ -19,7 +19,7 @@ from xlir.train.variants import VariantSpec
 
 #: where the evaluation writes what the card cannot hold yet
 METRICS_POINTER = (
-    "`results/runs/{run}/{{benchmark}}/metrics.json` (per benchmark) and the study's report "
+    "`{run}/{{benchmark}}/metrics.json` (per benchmark) and the study's report "
     "(`results/report/metrics.csv`, `results/report/index.html`)"
 )
 
