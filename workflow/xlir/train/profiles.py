@@ -100,13 +100,14 @@ def layer_profile(
     spec = as_variant(variant)
     config = None
     if spec.is_lora and _adds_adapters_in_place(model):
-        if freeze_word_embeddings:
-            scaling.freeze_word_embeddings(model)
-        config = scaling.lora_config(spec, model)
+        ranks = scaling.lora_rank_allocation(spec, model)
+        config = scaling.lora_config(spec, model, ranks)
         model.add_adapter(config)
         for name, param in model.named_parameters():
             if not scaling.is_lora_param(name):
-                param.requires_grad_(False)
+                param.requires_grad_(False)  # the base weights, word embeddings included
+        if scaling.lora_ranks_of_model(model) != ranks:
+            raise RuntimeError(f"add_adapter applied LoRA ranks {scaling.lora_ranks_of_model(model)}, expected {ranks}")
     else:
         model = scaling.prepare_model_for_variant(model, spec, freeze_word_embeddings)
         if spec.is_lora:
