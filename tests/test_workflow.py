@@ -174,6 +174,14 @@ def test_every_stage_produced_its_outputs(finished_workdir):
     assert len(trec) == 4 * 4  # 4 held-out questions x the whole gl pool of 4 candidates
     groups = (results / "runs/tiny/lora-linear/hybrid/seed1/param_groups.tsv").read_text()
     assert groups.startswith("layer\t")
+    # every model directory is a sentence-transformers one too; a LoRA run keeps its adapter; a card per run
+    for model_dir in ("models/tiny/base", "runs/tiny/lora-linear/hybrid/seed1/model"):
+        assert json.loads((results / model_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 24
+        assert (results / model_dir / "modules.json").is_file() and (results / model_dir / "1_Pooling").is_dir()
+    assert (results / "runs/tiny/lora-linear/hybrid/seed1/model/adapter/adapter_config.json").is_file()
+    assert not (results / "runs/tiny/uniform/hybrid/seed1/model/adapter").exists()
+    card = (results / "runs/tiny/lora-linear/hybrid/seed1/model/README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\nlibrary_name: sentence-transformers") and "hybrid (alpha 0.5" in card
     quality = json.loads((results / "data/mt/gl.quality.json").read_text())
     assert quality["method"] == "round-trip" and quality["chrf"] > 0
     assert json.loads((results / "checks/leakage_demo.json").read_text())["passed"] is True

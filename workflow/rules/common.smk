@@ -40,6 +40,13 @@ def model_cfg(model):
     return {**_MODEL_DEFAULTS, **config["models"][model]}
 
 
+def encode_length(model):
+    """Tokens per text when encoding: `encode_max_length`, else `max_length` (also the saved
+    models' sentence-transformers max_seq_length)."""
+    cfg = model_cfg(model)
+    return cfg["encode_max_length"] or cfg["max_length"]
+
+
 def as_json(value):
     """A JSON string quoted for the shell (structured params stay visible to Snakemake)."""
     return shlex.quote(json.dumps(value, sort_keys=True))

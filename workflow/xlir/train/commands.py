@@ -37,7 +37,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--training", required=True, type=json_arg, help="training hyperparameters (JSON)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument(
+        "--encode-max-length",
+        type=int,
+        help="the saved model's sentence-transformers max_seq_length (default: --max-length)",
+    )
     p.add_argument("--pooling", default="mean")
+    p.add_argument("--sampling", help="the batch sampling's name (model card)")
+    p.add_argument("--sampling-alpha", type=float, help="the batch sampling's alpha (model card)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out-model", required=True, type=Path)
@@ -72,6 +79,9 @@ def run_train(a: argparse.Namespace) -> None:
         threads=a.threads,
         device=a.device,
         options=t,
+        encode_max_length=a.encode_max_length,
+        sampling=a.sampling,
+        sampling_alpha=a.sampling_alpha,
     )
 
 

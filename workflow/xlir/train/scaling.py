@@ -207,21 +207,21 @@ def lora_rank_allocation(spec: VariantSpec, model: nn.Module) -> dict[int, int]:
     return info["ranks"]
 
 
-def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
-    """Wrap `model` with peft LoRA adapters using the variant's per-block ranks.
+def lora_config(spec: VariantSpec, model: nn.Module, ranks: dict[int, int] | None = None):
+    """The peft `LoraConfig` of a LoRA variant for `model`: rank `spec.rank` and alpha `spec.alpha`
+    by default, the per-block ranks of the profile in `rank_pattern` and alpha = ratio * rank in
+    `alpha_pattern` (the same alpha / rank in every block, so the LoRA scaling is comparable
+    across layers), the family's target modules (`Architecture.lora_target_regex`).
 
-    The base weights are frozen. peft matches `rank_pattern` / `alpha_pattern`
-    keys as regexes against a suffix of the module name (`(.*\\.)?(key)$`), so
-    the key `layer\\.3\\..*` (`block\\.3\\..*` for T5) selects block 3 under any prefix. lora_alpha / rank
-    is the same in every block, so the LoRA scaling is comparable across layers.
-    `model` is modified in place (adapters are injected); use `merge_and_unload`
-    to get a plain model back for saving."""
-    from peft import LoraConfig, get_peft_model
+    peft matches `rank_pattern` / `alpha_pattern` keys as regexes against a suffix of the module
+    name (`(.*\\.)?(key)$`), so the key `layer\\.3\\..*` (`block\\.3\\..*` for T5) selects block 3
+    under any prefix. `ranks` (block index -> rank) defaults to `lora_rank_allocation(spec, model)`."""
+    from peft import LoraConfig
 
     arch = architectures.for_model(model)
-    ranks = lora_rank_allocation(spec, model)
+    ranks = ranks or lora_rank_allocation(spec, model)
     ratio = spec.alpha / spec.rank
-    config = LoraConfig(
+    return LoraConfig(
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
@@ -230,7 +230,17 @@ def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
         rank_pattern={arch.block_pattern(block): rank for block, rank in ranks.items()},
         alpha_pattern={arch.block_pattern(block): ratio * rank for block, rank in ranks.items()},
     )
-    peft_model = get_peft_model(model, config)
+
+
+def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:
+    """Wrap `model` with peft LoRA adapters using the variant's per-block ranks (`lora_config`).
+
+    The base weights are frozen. `model` is modified in place (adapters are injected); use
+    `merge_and_unload` to get a plain model back for saving."""
+    from peft import get_peft_model
+
+    ranks = lora_rank_allocation(spec, model)
+    peft_model = get_peft_model(model, lora_config(spec, model, ranks))
     for name, param in peft_model.named_parameters():
         if not is_lora_param(name):
             param.requires_grad_(False)

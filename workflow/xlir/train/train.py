@@ -4,7 +4,9 @@ InfoNCE with in-batch negatives over the hybrid batch plan, AdamW with the
 variant's per-layer parameter groups, linear warmup then linear decay
 (applied to every group relative to its own learning rate), gradient
 clipping, seeded; writes the checkpoint (safetensors), the parameter-group
-table and the loss curve.
+table and the loss curve. The checkpoint is a transformers and a sentence-transformers
+directory (`xlir.model.sentence_transformers_dir`) with a model card (`README.md`,
+`xlir.train.model_card`); LoRA runs also keep the peft adapter in `model/adapter/`.
 
 Memory and scale switches (`xlir.train.options`): bf16 autocast, gradient
 checkpointing, GradCache, fused / 8-bit AdamW. Launched by torchrun (or
@@ -22,15 +24,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xlir.common.io import atomic_dir, get_logger, read_jsonl, write_json, write_tsv
+from xlir.common.io import atomic_dir, get_logger, read_json, read_jsonl, write_json, write_tsv
 from xlir.model.encoder import DualEncoder
 from xlir.model.precision import resolve_precision
+from xlir.model.sentence_transformers_dir import model_args, write_sentence_transformers_files
 from xlir.train import distributed, scaling
 from xlir.train.contrastive import contrastive_step
+from xlir.train.model_card import write_model_card
 from xlir.train.options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options
 from xlir.train.variants import VariantSpec
 
 log = get_logger(__name__)
+
+#: the peft adapter of a LoRA run, inside the model directory
+ADAPTER_DIR = "adapter"
 
 
 def seed_everything(seed: int) -> None:
@@ -80,8 +87,13 @@ def train(
     threads: int,
     device: str = "cpu",
     options: TrainOptions | dict | None = None,
+    encode_max_length: int | None = None,
+    sampling: str | None = None,
+    sampling_alpha: float | None = None,
 ) -> dict | None:
     """Train one cell; `options` are the memory and distribution switches (`xlir.train.options`).
+    `encode_max_length` (default `max_length`) is the sentence-transformers `max_seq_length` of the
+    saved model; `sampling` and `sampling_alpha` name the batch sampling in the model card.
     Under torchrun every process calls this; the main one writes the outputs and returns the
     summary, the others return None."""
     opts = parse_options(options)
@@ -108,6 +120,11 @@ def train(
             threads=threads,
             opts=opts,
             ctx=ctx,
+            export={
+                "max_seq_length": encode_max_length or max_length,
+                "sampling": sampling,
+                "alpha": sampling_alpha,
+            },
         )
     finally:
         distributed.shutdown(ctx)
@@ -135,8 +152,10 @@ def _train(
     threads: int,
     opts: TrainOptions,
     ctx: distributed.DistContext,
+    export: dict | None = None,
 ) -> dict | None:
-    """`train` in this process: set up, run the steps, write the outputs (main process)."""
+    """`train` in this process: set up, run the steps, write the outputs (main process).
+    `export`: max_seq_length, sampling, alpha of the saved model's sentence-transformers files and card."""
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     spec = variant
@@ -176,8 +195,35 @@ def _train(
     summary = None
     if ctx.is_main:
         write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
-        _save_model(encoder, state, model_dir, spec, freeze_word_embeddings, out_model_dir)
         summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx)
+        export = {"max_seq_length": max_length, **(export or {})}
+        facts = _card_facts(
+            summary,
+            plan,
+            pairs,
+            train_pairs_jsonl,
+            model_dir,
+            out_model_dir,
+            export,
+            training={
+                "lr": lr,
+                "weight_decay": weight_decay,
+                "temperature": temperature,
+                "warmup_ratio": warmup_ratio,
+                "max_grad_norm": max_grad_norm,
+            },
+            max_length=max_length,
+        )
+        _save_model(
+            encoder,
+            state,
+            model_dir,
+            spec,
+            freeze_word_embeddings,
+            out_model_dir,
+            max_seq_length=export["max_seq_length"],
+            card_facts=facts,
+        )
         write_json(out_summary, summary)
         log.info(
             "trained %d steps in %.1fs; loss %.3f -> %.3f",
@@ -290,12 +336,81 @@ def _save_model(
     spec: VariantSpec,
     freeze_word_embeddings: bool,
     out_model_dir: Path,
+    *,
+    max_seq_length: int | None = None,
+    card_facts: dict | None = None,
 ) -> None:
-    """Write the trained backbone (LoRA merged, safetensors) and the tokenizer to `out_model_dir` atomically."""
+    """Write the trained backbone (LoRA merged, safetensors), the tokenizer and the
+    sentence-transformers files (`max_seq_length`, default the encoder's max_length) to
+    `out_model_dir` atomically; a LoRA run's peft adapter goes to `adapter/` beside them,
+    and with `card_facts` (see `xlir.train.model_card.render_model_card`) the model card to `README.md`."""
     backbone = _main_backbone(encoder, state, model_dir, spec, freeze_word_embeddings)
+    max_seq_length = max_seq_length or encoder.max_length
     with atomic_dir(out_model_dir) as tmp:
+        lora_ranks = None
+        if spec.is_lora:
+            lora_ranks = scaling.lora_ranks_of_model(backbone)
+            _save_adapter(backbone, tmp / ADAPTER_DIR, model_dir)
+        backbone = scaling.merge_and_unload(backbone)
         backbone.save_pretrained(str(tmp), safe_serialization=True)
         encoder.tokenizer.save_pretrained(str(tmp))
+        write_sentence_transformers_files(tmp, pooling=encoder.pooling, max_seq_length=max_seq_length)
+        if card_facts is not None:
+            facts = {
+                **card_facts,
+                "pooling": encoder.pooling,
+                "max_seq_length": max_seq_length,
+                "model_class": type(backbone).__name__,
+                "model_args": model_args(tmp),
+                "lora_ranks": lora_ranks,
+            }
+            write_model_card(tmp / "README.md", facts, spec, _base_card(model_dir))
+
+
+def _save_adapter(backbone, adapter_dir: Path, model_dir: Path) -> None:
+    """The peft adapter of a LoRA backbone (`adapter_config.json` with the per-block `rank_pattern` /
+    `alpha_pattern`, `adapter_model.safetensors`), naming the base model directory it applies to."""
+    for config in backbone.peft_config.values():
+        config.base_model_name_or_path = str(model_dir)
+    backbone.save_pretrained(str(adapter_dir), safe_serialization=True)
+
+
+def _base_card(model_dir: Path) -> dict:
+    """The base model's `model_card.json` (written by prepare-model), or {} for another folder."""
+    path = Path(model_dir) / "model_card.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _card_facts(
+    summary: dict,
+    plan: list[dict],
+    pairs: dict[str, dict],
+    train_pairs_jsonl: Path,
+    model_dir: Path,
+    out_model_dir: Path,
+    export: dict,
+    *,
+    training: dict,
+    max_length: int,
+) -> dict:
+    """What the model card says about the run besides the model itself (`xlir.train.model_card`)."""
+    items = [item for batch in plan for item in batch["items"]]
+    languages = sorted({item[key] for item in items for key in ("query_lang", "passage_lang")})
+    return {
+        "run": str(Path(out_model_dir).parent),
+        "summary": summary,
+        "training": training,
+        "sampling": export.get("sampling"),
+        "alpha": export.get("alpha"),
+        "pairs": len(pairs),
+        "languages": languages,
+        "train_file": str(train_pairs_jsonl),
+        "batch_size": max((len(batch["items"]) for batch in plan), default=0),
+        "mono_batches": sum(batch["kind"] == "mono" for batch in plan),
+        "cross_batches": sum(batch["kind"] != "mono" for batch in plan),
+        "max_length": max_length,
+        "base_dir": str(model_dir),
+    }
 
 
 def _summary(
@@ -330,11 +445,10 @@ def _summary(
 
 
 def _main_backbone(encoder: DualEncoder, state: dict | None, model_dir: Path, spec, freeze_word_embeddings: bool):
-    """The trained backbone to save, LoRA merged: the local module, or (distributed) a fresh
+    """The trained backbone to save, LoRA not yet merged: the local module, or (distributed) a fresh
     CPU copy of the base model with the variant's structure and the gathered full state dict."""
     if state is None:
-        backbone = distributed.unwrapped(encoder.backbone)
-    else:
-        backbone = scaling.prepare_model_for_variant(DualEncoder.load(model_dir).backbone, spec, freeze_word_embeddings)
-        backbone.load_state_dict(state)  # strict: every gathered tensor has its place and none is missing
-    return scaling.merge_and_unload(backbone)
+        return distributed.unwrapped(encoder.backbone)
+    backbone = scaling.prepare_model_for_variant(DualEncoder.load(model_dir).backbone, spec, freeze_word_embeddings)
+    backbone.load_state_dict(state)  # strict: every gathered tensor has its place and none is missing
+    return backbone
