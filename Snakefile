@@ -30,7 +30,7 @@ wildcard_constraints:
     variant=_alternatives(VARIANTS + ["zeroshot", "lexical"]),
     sampling=_alternatives(SAMPLINGS + ["none"]),
     seed=r"\d+",
-    benchmark=_alternatives(BENCHMARKS),
+    benchmark=_alternatives(BENCHMARKS + [DEV]),
     lang=r"[a-z]{2,3}",
 
 

@@ -11,7 +11,8 @@ from xlir.benchmarks.build_demo_benchmark import build_demo_benchmark, lareqa_do
 from xlir.benchmarks.lareqa import load_lareqa
 from xlir.benchmarks.lareqa import prepare_lareqa as prepare_benchmark
 from xlir.common.io import InputError
-from xlir.data.prepare_qa import prepare_qa, read_chatterbot_file, read_qa_pairs, split_by_category
+from xlir.data.prepare_qa import prepare_qa, split_pairs
+from xlir.data.sources.chatterbot import as_source_pairs, bundled_corpus_dir, read_chatterbot_file, read_qa_pairs
 
 
 def write_yaml(path: Path, body: str) -> Path:
@@ -34,7 +35,7 @@ def test_chatterbot_pairs_and_categories(tmp_path):
         "question": "what is a cell",
         "answer": "the unit of life",
     }
-    split = split_by_category(pairs, ["food"])
+    split = split_pairs(as_source_pairs(pairs), ["food"], 0.0, None, 0)
     assert split["heldout_pair_ids"] == ["food-0000", "food-0001"]
     assert split["train_categories"] == ["science"]
 
@@ -51,12 +52,16 @@ def test_malformed_record_names_file_and_record(tmp_path):
 def test_unknown_heldout_category_names_config_key(tmp_path):
     write_yaml(tmp_path / "a.yml", "conversations:\n- - q\n  - a\n")
     with pytest.raises(InputError, match="qa.heldout_categories"):
-        prepare_qa(tmp_path, tmp_path / "o.jsonl", tmp_path / "s.json", ["nope"])
+        prepare_qa(
+            {"corpus_dir": str(tmp_path), "heldout_categories": ["nope"]},
+            None,
+            *(tmp_path / name for name in ("o.jsonl", "en.jsonl", "r.tsv", "s.json")),
+        )
     assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_bundled_corpus_reads():
-    pairs = read_qa_pairs(__import__("xlir.data.prepare_qa", fromlist=["x"]).bundled_corpus_dir(), skipped=[])
+    pairs = read_qa_pairs(bundled_corpus_dir(), skipped=[])
     assert len(pairs) > 800
     assert len({p["pair_id"] for p in pairs}) == len(pairs)
 

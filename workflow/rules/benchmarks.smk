@@ -9,9 +9,11 @@ rule build_demo_benchmark:
         mt=demo_mt_inputs,
     output:
         directory(f"{RESULTS}/benchmarks/{{benchmark}}/raw"),
+    wildcard_constraints:
+        benchmark=_alternatives([b for b in BENCHMARKS if config["benchmarks"][b]["kind"] == "demo"] or ["-"]),
     params:
-        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
-        paragraph_size=lambda w: config["benchmarks"][w.benchmark].get("paragraph_size", 4),
+        languages=lambda w: benchmark_spec(w.benchmark)["languages"],
+        paragraph_size=lambda w: benchmark_spec(w.benchmark).get("paragraph_size", 4),
     log:
         f"{RESULTS}/logs/build_demo_benchmark/{{benchmark}}.log",
     conda:
@@ -22,15 +24,32 @@ rule build_demo_benchmark:
         "--log {log} 2>> {log}"
 
 
+rule build_dev_benchmark:
+    input:
+        f"{RESULTS}/data/dev/pairs.jsonl",
+    output:
+        directory(f"{RESULTS}/benchmarks/{DEV}/raw"),
+    params:
+        languages=TRAIN_LANGS,
+        paragraph_size=config["qa"]["dev"]["paragraph_size"],
+    log:
+        f"{RESULTS}/logs/build_dev_benchmark.log",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir build-dev-benchmark --dev {input} --languages {params.languages:q} "
+        "--paragraph-size {params.paragraph_size} --out-dir {output} --log {log} 2>> {log}"
+
+
 rule fetch_benchmark:
     output:
         directory(f"{RESOURCES}/benchmarks/{{benchmark}}"),
     params:
-        kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
+        kind=lambda w: benchmark_spec(w.benchmark)["kind"],
         dataset=lambda w: f"--dataset {config['benchmarks'][w.benchmark].get('dataset')}"
-        if config["benchmarks"][w.benchmark].get("dataset") else "",
-        split=lambda w: config["benchmarks"][w.benchmark].get("split", "dev"),
-        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
+        if benchmark_spec(w.benchmark).get("dataset") else "",
+        split=lambda w: benchmark_spec(w.benchmark).get("split", "dev"),
+        languages=lambda w: benchmark_spec(w.benchmark)["languages"],
         mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
         download="--download" if config["data"]["download"] else "",
         verify=str(config["data"]["verify_checksums"]).lower(),
@@ -55,10 +74,10 @@ rule prepare_benchmark:
         qrels=prepared("{benchmark}", "qrels.tsv"),
         stats=prepared("{benchmark}", "stats.json"),
     params:
-        kind=lambda w: config["benchmarks"][w.benchmark]["kind"],
-        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
+        kind=lambda w: benchmark_spec(w.benchmark)["kind"],
+        languages=lambda w: benchmark_spec(w.benchmark)["languages"],
         subsample=lambda w: f"--max-candidates-per-language {config['benchmarks'][w.benchmark]['max_candidates_per_language']}"
-        if config["benchmarks"][w.benchmark].get("max_candidates_per_language") else "",
+        if benchmark_spec(w.benchmark).get("max_candidates_per_language") else "",
     log:
         f"{RESULTS}/logs/prepare_benchmark/{{benchmark}}.log",
     benchmark:

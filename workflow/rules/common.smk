@@ -14,6 +14,7 @@ from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _Tra
 from xlir.train.variants import parse_variant
 
 RESULTS = "results"
+RESOURCES = "resources"
 MODELS = list(config["models"])
 VARIANTS = list(config["variants"])
 SAMPLINGS = list(config["samplings"])
@@ -22,6 +23,13 @@ BENCHMARKS = list(config["benchmarks"])
 #: every configured variant parsed once, at the edge (xlir.train.variants); errors name the variant and key
 VARIANT_SPECS = {name: parse_variant({"name": name, **spec}) for name, spec in config["variants"].items()}
 MT_LANGS = list(config["translation"]["languages"])
+TRAIN_LANGS = list(config["training"]["languages"])
+# the training languages machine translation fills (where a source pair lacks them)
+TRAIN_MT_LANGS = [lang for lang in TRAIN_LANGS if lang in MT_LANGS and lang != "en"]
+QA_SOURCE = config["qa"]["source"]
+# the dev split of the training source, evaluated like a benchmark (never an evaluation benchmark)
+DEV = "dev"
+DEV_SPLIT = config["qa"]["dev"]["fraction"] > 0
 # the training pairs every run learns from: with leakage.drop_overlapping_pairs, those left after
 # dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
 TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
@@ -30,6 +38,48 @@ TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]
 _MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64,
                    "encode_precision": "fp32", "device": "cpu",
                    "hub_id": None, "revision": None, "path": None}
+
+
+def _check_training_source():
+    """The evaluation benchmarks are never a training source in the same run."""
+    kind, dataset = QA_SOURCE["kind"], QA_SOURCE.get("dataset")
+    for name, spec in config["benchmarks"].items():
+        if kind == "lareqa" and spec["kind"] == "lareqa" and spec.get("dataset") == dataset:
+            raise ValueError(f"config key qa.source: the training source {dataset} is also evaluation benchmark "
+                             f"'{name}' (benchmarks.{name}.dataset); a zero-shot study trains on one and "
+                             "evaluates on the other")
+        if kind == "squad" and dataset in ("squad-v1.1-dev", "squad-v2.0-dev") and spec.get("dataset") == "xquad-r":
+            raise ValueError(f"config key qa.source.dataset: {dataset} holds XQuAD's source paragraphs (XQuAD is "
+                             f"translated from SQuAD v1.1 dev), and benchmarks.{name} is XQuAD-R; train on a "
+                             "SQuAD train split instead")
+    if kind in ("jsonl",) and not QA_SOURCE.get("path"):
+        raise ValueError("config key qa.source.path: kind 'jsonl' needs the path of its file")
+    if kind in ("lareqa", "squad") and not QA_SOURCE.get("path") and not QA_SOURCE.get("dataset"):
+        raise ValueError(f"config key qa.source.dataset: kind '{kind}' needs a dataset (or qa.source.path)")
+    if kind == "lareqa" and not QA_SOURCE.get("languages"):
+        raise ValueError("config key qa.source.languages: kind 'lareqa' needs the languages to read")
+    if DEV in config["benchmarks"]:
+        raise ValueError(f"config key benchmarks.{DEV}: the name '{DEV}' is the training source's dev split")
+
+
+_check_training_source()
+
+
+def qa_source_path():
+    """The source's file or folder: qa.source.path, else the folder rule fetch_qa fills; None
+    for the bundled chatterbot corpus and for hub datasets."""
+    if QA_SOURCE.get("path"):
+        return QA_SOURCE["path"]
+    if QA_SOURCE["kind"] in ("lareqa", "squad"):
+        return f"{RESOURCES}/qa/{QA_SOURCE['dataset']}"
+    return None
+
+
+def benchmark_spec(benchmark):
+    """A benchmark's config; the dev split's is built here (its languages: the training languages)."""
+    if benchmark == DEV:
+        return {"kind": "dev", "languages": TRAIN_LANGS}
+    return config["benchmarks"][benchmark]
 
 
 def _alternatives(names):
@@ -91,13 +141,10 @@ def model_dir_for(wildcards):
     return f"{run_dir(wildcards.model, wildcards.variant, wildcards.sampling, wildcards.seed)}/model"
 
 
-RESOURCES = "resources"
-
-
 def benchmark_raw_dir(benchmark):
-    """Where a benchmark's files are: built (demo), a folder given in the config, or fetched into resources/."""
-    spec = config["benchmarks"][benchmark]
-    if spec["kind"] == "demo":
+    """Where a benchmark's files are: built (demo, dev), a folder given in the config, or fetched into resources/."""
+    spec = benchmark_spec(benchmark)
+    if spec["kind"] in ("demo", "dev"):
         return f"{RESULTS}/benchmarks/{benchmark}/raw"
     if spec.get("folder"):
         return spec["folder"]
@@ -109,7 +156,7 @@ def benchmark_raw_dir(benchmark):
 
 def monolingual_only(benchmark):
     """MIRACL has monolingual queries only: no pooled index, no cross-language runs."""
-    return "--monolingual-only" if config["benchmarks"][benchmark]["kind"] == "miracl" else ""
+    return "--monolingual-only" if benchmark_spec(benchmark)["kind"] == "miracl" else ""
 
 
 def trec_eval_checks():
@@ -144,7 +191,7 @@ def mt_backend():
 
 def benchmark_cutoffs(benchmark):
     """Recall@k and nDCG@k cutoffs: the benchmark's own, else the kind's (MIRACL: nDCG@10, R@100)."""
-    spec = config["benchmarks"][benchmark]
+    spec = benchmark_spec(benchmark)
     if spec["kind"] == "miracl":
         defaults = {"recall_k": [100], "ndcg_k": [10]}
     else:
@@ -168,7 +215,7 @@ PREPARED_QRELS = prepared("{benchmark}", "qrels.tsv")
 
 def depth_options(benchmark, retriever):
     """--depth (ranking depth; none = the whole pool) and --trec-depth for one search."""
-    spec, evaluation = config["benchmarks"][benchmark], config["evaluation"]
+    spec, evaluation = benchmark_spec(benchmark), config["evaluation"]
     depth = spec.get("depth", evaluation["bm25_depth"] if retriever == "bm25" else evaluation["depth"])
     if spec["kind"] == "miracl" and depth is None:
         depth = 100  # MIRACL corpora hold millions of passages; 2CR ranks the top 100
@@ -284,6 +331,8 @@ def report_inputs(wildcards):
     if config["leakage"]["drop_overlapping_pairs"]:
         inputs += [f"{RESULTS}/checks/dropped_training_pairs.json"]
     inputs += [f"{RESULTS}/benchmarks/{b}/prepared/stats.json" for b in BENCHMARKS]
-    inputs += [f"{RESULTS}/data/train/stats.json"]
+    inputs += [f"{RESULTS}/data/train/stats.json", f"{RESULTS}/data/qa/split.json"]
+    if DEV_SPLIT:
+        inputs += [f"{path}/{DEV}/metrics.json" for path in evaluated_runs()]
     inputs += [f"{RESULTS}/models/{m}/base" for m in MODELS]
     return inputs

@@ -1,24 +1,45 @@
 # Stage 2: English QA pairs, machine translation, MT quality, training pairs.
 
 
-rule prepare_qa:
+rule fetch_qa:
     output:
-        pairs=f"{RESULTS}/data/qa/en.jsonl",
+        directory(f"{RESOURCES}/qa/{{dataset}}"),
+    params:
+        kind=QA_SOURCE["kind"],
+        languages=QA_SOURCE.get("languages") or [],
+        mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
+        download="--download" if config["data"]["download"] else "",
+        verify=str(config["data"]["verify_checksums"]).lower(),
+    log:
+        f"{RESULTS}/logs/fetch_qa/{{dataset}}.log",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir fetch-qa --kind {params.kind} --dataset {wildcards.dataset} --languages {params.languages:q} "
+        "{params.mirror} {params.download} --verify-checksums {params.verify} --out-dir {output} "
+        "--log {log} 2>> {log}"
+
+
+rule prepare_qa:
+    input:
+        lambda w: [qa_source_path()] if qa_source_path() else [],
+    output:
+        pairs=f"{RESULTS}/data/qa/pairs.jsonl",
+        english=f"{RESULTS}/data/qa/en.jsonl",
+        references=f"{RESULTS}/data/qa/references.tsv",
         split=f"{RESULTS}/data/qa/split.json",
     params:
-        corpus=lambda w: f"--corpus-dir {shlex.quote(config['qa']['corpus_dir'])}" if config["qa"]["corpus_dir"] else "",
-        heldout=config["qa"]["heldout_categories"],
-        exclude=config["qa"]["exclude_categories"],
-        cap=f"--max-per-category {config['qa']['max_pairs_per_category']}" if config["qa"]["max_pairs_per_category"] else "",
-        seed=config["qa"]["seed"],
-        skip="--skip-malformed" if config["qa"]["skip_malformed"] else "",
+        qa=as_json(config["qa"]),
+        source=f"--source-path {shlex.quote(qa_source_path())}" if qa_source_path() else "",
+        network="--allow-network" if config["data"]["download"] else "",
     log:
         f"{RESULTS}/logs/prepare_qa.log",
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-qa {params.corpus} --heldout {params.heldout:q} --exclude {params.exclude:q} {params.cap} "
-        "--seed {params.seed} {params.skip} --out-pairs {output.pairs} --out-split {output.split} --log {log} 2>> {log}"
+        "xlir prepare-qa --qa {params.qa} {params.source} {params.network} --out-pairs {output.pairs} "
+        "--out-english {output.english} --out-references {output.references} --out-split {output.split} "
+        "--log {log} 2>> {log}"
 
 
 rule translate:
@@ -48,12 +69,13 @@ rule mt_quality:
     input:
         qa=f"{RESULTS}/data/qa/en.jsonl",
         mt=f"{RESULTS}/data/mt/{{lang}}.jsonl",
+        # the source's own human texts: MT is scored against them where a pair has both
+        references=config["translation"]["references"] or f"{RESULTS}/data/qa/references.tsv",
     output:
         f"{RESULTS}/data/mt/{{lang}}.quality.json",
     params:
         backend=as_json(mt_backend()),
         cache=config["translation"]["cache"].replace(".sqlite", "") + "-{lang}.sqlite",
-        references=f"--references {config['translation']['references']}" if config["translation"]["references"] else "",
     log:
         f"{RESULTS}/logs/mt_quality/{{lang}}.log",
     benchmark:
@@ -62,19 +84,20 @@ rule mt_quality:
         "../../envs/xlir.yaml"
     shell:
         "xlir mt-quality --qa {input.qa} --mt {input.mt} --lang {wildcards.lang} --backend {params.backend} "
-        "--cache {params.cache} {params.references} --out {output} --log {log} 2>> {log}"
+        "--cache {params.cache} --references {input.references} --out {output} --log {log} 2>> {log}"
 
 
 rule build_train_set:
     input:
-        qa=f"{RESULTS}/data/qa/en.jsonl",
+        pairs=f"{RESULTS}/data/qa/pairs.jsonl",
         split=f"{RESULTS}/data/qa/split.json",
-        mt=[f"{RESULTS}/data/mt/{lang}.jsonl" for lang in config["training"]["languages"] if lang != "en"],
+        mt=[f"{RESULTS}/data/mt/{lang}.jsonl" for lang in TRAIN_MT_LANGS],
     output:
         pairs=f"{RESULTS}/data/train/pairs.jsonl",
+        dev=f"{RESULTS}/data/dev/pairs.jsonl",
         stats=f"{RESULTS}/data/train/stats.json",
     params:
-        languages=config["training"]["languages"],
+        languages=TRAIN_LANGS,
         ngram=config["leakage"]["ngram"],
         threshold=config["leakage"]["jaccard_threshold"],
     log:
@@ -82,6 +105,6 @@ rule build_train_set:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir build-train-set --qa {input.qa} --split {input.split} --mt {input.mt} --languages {params.languages:q} "
-        "--ngram {params.ngram} --threshold {params.threshold} --out {output.pairs} --out-stats {output.stats} "
-        "--log {log} 2>> {log}"
+        "xlir build-train-set --pairs {input.pairs} --split {input.split} --mt {input.mt:q} "
+        "--languages {params.languages:q} --ngram {params.ngram} --threshold {params.threshold} "
+        "--out {output.pairs} --out-dev {output.dev} --out-stats {output.stats} --log {log} 2>> {log}"

@@ -93,7 +93,7 @@ rule index_bm25:
         directory(f"{RESULTS}/runs/bm25/lexical/none/seed0/{{benchmark}}/index"),
     params:
         mono=lambda w: monolingual_only(w.benchmark),
-        languages=lambda w: config["benchmarks"][w.benchmark]["languages"],
+        languages=lambda w: benchmark_spec(w.benchmark)["languages"],
     log:
         f"{RESULTS}/logs/index_bm25/{{benchmark}}.log",
     benchmark:

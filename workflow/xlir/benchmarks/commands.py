@@ -1,5 +1,5 @@
 """Benchmark-stage subcommands (rule file `workflow/rules/benchmarks.smk`): `build-demo-benchmark`,
-`fetch-benchmark`, `prepare-benchmark`, `check-leakage`, `drop-overlapping-pairs`."""
+`build-dev-benchmark`, `fetch-benchmark`, `prepare-benchmark`, `check-leakage`, `drop-overlapping-pairs`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,24 @@ def run_build_demo_benchmark(a: argparse.Namespace) -> None:
     )
 
 
+def add_build_dev_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "build-dev-benchmark", run_build_dev_benchmark, "write the training source's dev split in LAReQA format"
+    )
+    p.add_argument("--dev", required=True, type=Path, help="dev pairs (build-train-set)")
+    add_list_option(p, "--languages", required=True)
+    p.add_argument("--paragraph-size", type=int, default=8)
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+def run_build_dev_benchmark(a: argparse.Namespace) -> None:
+    from xlir.benchmarks.build_dev_benchmark import build_dev_benchmark
+    from xlir.common.io import atomic_dir
+
+    with atomic_dir(a.out_dir) as staging:
+        build_dev_benchmark(a.dev, a.languages, staging, a.paragraph_size)
+
+
 def add_fetch_benchmark(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "fetch-benchmark", run_fetch_benchmark, "copy a real benchmark from the mirror or download it")
     p.add_argument("--kind", required=True, choices=["lareqa", "miracl"])
@@ -58,7 +76,7 @@ def add_prepare_benchmark(sub: argparse._SubParsersAction) -> None:
         run_prepare_benchmark,
         "load benchmark files into questions, candidates, qrels and stats",
     )
-    p.add_argument("--kind", default="lareqa", choices=["demo", "lareqa", "miracl"])
+    p.add_argument("--kind", default="lareqa", choices=["demo", "dev", "lareqa", "miracl"])
     p.add_argument("--raw-dir", required=True, type=Path)
     add_list_option(p, "--languages", required=True)
     p.add_argument("--max-candidates-per-language", type=int, help="miracl: subsample each corpus")
@@ -129,6 +147,7 @@ def run_drop_overlapping_pairs(a: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     for add in (
         add_build_demo_benchmark,
+        add_build_dev_benchmark,
         add_fetch_benchmark,
         add_prepare_benchmark,
         add_check_leakage,

@@ -1,5 +1,5 @@
 """Rule `prepare_benchmark`: a benchmark's raw files as prepared questions, candidates and qrels
-(`xlir.benchmarks.prepared`), by the loader of its kind (LAReQA format for `demo` and `lareqa`,
+(`xlir.benchmarks.prepared`), by the loader of its kind (LAReQA format for `demo`, `dev` and `lareqa`,
 MIRACL's topics / qrels / corpus for `miracl`)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from xlir.benchmarks.lareqa import prepare_lareqa
 from xlir.benchmarks.miracl import prepare_miracl
 from xlir.benchmarks.prepared import PreparedFiles
 
-KINDS = ("demo", "lareqa", "miracl")
+KINDS = ("demo", "dev", "lareqa", "miracl")
 
 
 def prepare_benchmark(

@@ -1,65 +1,122 @@
-"""Assemble multilingual training pairs from the English pairs and their translations.
+"""Assemble the multilingual training and dev pairs from the source pairs and the machine
+translations.
 
-Training pairs that duplicate a held-out (evaluation) pair's English question
-or answer, exactly or nearly, are dropped here and counted; the leakage check
-(xlir.benchmarks.leakage) then verifies the final training set against the benchmark."""
+A pair's text in a training language is the source's human text where it has one, else
+the machine translation (rule `translate`) where there is one; a language neither has is
+left out of that pair (the batch planner draws only languages a pair has). Each record
+says where each language came from (`origin`: human / mt), and the stats count human and
+machine-translated texts per language, for the train and the dev split.
+
+Pairs that duplicate a held-out (demo benchmark) pair's text, exactly or nearly, are
+dropped from train and dev; dev pairs that duplicate a training text are dropped from
+dev. The leakage check (xlir.benchmarks.leakage) then verifies the training set against
+every evaluation benchmark."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from xlir.common.io import InputError, get_logger, read_json, read_jsonl, write_json, write_jsonl
-from xlir.data.overlap import find_overlap
+from xlir.data.overlap import find_overlap, training_texts
 
 log = get_logger(__name__)
 
 
+def _assemble(pair: dict, languages: list[str], translations: dict[str, dict]) -> dict | None:
+    texts, origin = {}, {}
+    for lang in languages:
+        human = pair["texts"].get(lang)
+        machine = translations.get(lang, {}).get(pair["pair_id"])
+        if human and human["question"].strip() and human["answer"].strip():
+            texts[lang], origin[lang] = {"question": human["question"], "answer": human["answer"]}, "human"
+        elif machine and machine["question"].strip() and machine["answer"].strip():
+            texts[lang], origin[lang] = {"question": machine["question"], "answer": machine["answer"]}, "mt"
+    if not texts:
+        return None
+    record = {"pair_id": pair["pair_id"], "group": pair.get("group"), "title": pair.get("title")}
+    return {**record, "texts": texts, "origin": origin}
+
+
+def _origin_counts(records: list[dict], languages: list[str]) -> dict:
+    counts = {lang: Counter() for lang in languages}
+    for record in records:
+        for lang, origin in record["origin"].items():
+            counts[lang][origin] += 1
+    return {lang: {"human": c["human"], "mt": c["mt"]} for lang, c in counts.items()}
+
+
+def _overlapping(reference: list[dict], candidates: list[dict], ngram: int, threshold: float) -> set[str]:
+    """Pair ids of `candidates` with a text overlapping a text of `reference` (exact or near)."""
+    if not reference or not candidates:
+        return set()
+    found = find_overlap(training_texts(reference), training_texts(candidates), ngram, threshold)
+    return {hit["eval"].split("/", 1)[0] for hit in found["exact"] + found["near"]}
+
+
 def build_training_pairs(
-    qa_jsonl: Path,
+    pairs_jsonl: Path,
     split_json: Path,
     mt_files: dict[str, Path],
     languages: list[str],
     out_jsonl: Path,
+    out_dev_jsonl: Path,
     out_stats: Path,
     ngram: int = 5,
     threshold: float = 0.8,
 ) -> dict:
-    pairs = {p["pair_id"]: p for p in read_jsonl(qa_jsonl)}
+    pairs = {p["pair_id"]: p for p in read_jsonl(pairs_jsonl)}
     split = read_json(split_json)
     translations = {lang: {t["pair_id"]: t for t in read_jsonl(path)} for lang, path in mt_files.items()}
-    for lang in languages:
-        if lang != "en" and lang not in translations:
-            raise InputError(f"config key training.languages: no translation file for '{lang}'")
-    heldout = [(f"{i}/{f}", pairs[i][f]) for i in split["heldout_pair_ids"] for f in ("question", "answer")]
-    train_texts = [(f"{i}/{f}", pairs[i][f]) for i in split["train_pair_ids"] for f in ("question", "answer")]
-    overlap = find_overlap(heldout, train_texts, ngram, threshold)
-    contaminated = {hit["eval"].split("/")[0] for hit in overlap["exact"] + overlap["near"]}
-    records, missing = [], 0
-    for pair_id in split["train_pair_ids"]:
-        if pair_id in contaminated:
-            continue
-        texts = {}
-        for lang in languages:
-            source = pairs[pair_id] if lang == "en" else translations[lang].get(pair_id)
-            if source and source["question"].strip() and source["answer"].strip():
-                texts[lang] = {"question": source["question"], "answer": source["answer"]}
-        if len(texts) < len(languages):
-            missing += 1
-            continue
-        records.append({"pair_id": pair_id, "texts": texts})
-    write_jsonl(out_jsonl, records)
+    covered = {lang for pair in pairs.values() for lang in pair["texts"]} | set(translations)
+    uncovered = [lang for lang in languages if lang not in covered]
+    if uncovered:
+        raise InputError(
+            f"config key training.languages: {uncovered} are neither in the training source ({sorted(covered)}) "
+            "nor in translation.languages"
+        )
+    unknown = [i for key in ("train_pair_ids", "dev_pair_ids", "heldout_pair_ids") for i in split[key] if i not in pairs]
+    if unknown:
+        raise InputError(f"{split_json}: {len(unknown)} pair ids not in {pairs_jsonl}, e.g. {unknown[0]!r}")
+    heldout = [_assemble(pairs[i], list(pairs[i]["texts"]), {}) for i in split["heldout_pair_ids"]]
+    heldout = [h for h in heldout if h]
+    assembled = {}
+    for key in ("train_pair_ids", "dev_pair_ids"):
+        records = [_assemble(pairs[i], languages, translations) for i in split[key]]
+        assembled[key] = [r for r in records if r is not None]
+    no_language = len(split["train_pair_ids"]) + len(split["dev_pair_ids"]) - sum(map(len, assembled.values()))
+    contaminated = _overlapping(heldout, assembled["train_pair_ids"] + assembled["dev_pair_ids"], ngram, threshold)
+    train = [r for r in assembled["train_pair_ids"] if r["pair_id"] not in contaminated]
+    dev = [r for r in assembled["dev_pair_ids"] if r["pair_id"] not in contaminated]
+    dev_overlapping_train = _overlapping(train, dev, ngram, threshold)
+    dev = [r for r in dev if r["pair_id"] not in dev_overlapping_train]
+    write_jsonl(out_jsonl, train)
+    write_jsonl(out_dev_jsonl, dev)
+    languages_per_pair = Counter(len(r["texts"]) for r in train)
     stats = {
+        "source": split.get("source", {"kind": "chatterbot"}),
         "languages": languages,
-        "n_pairs": len(records),
+        "n_pairs": len(train),
+        "n_dev_pairs": len(dev),
+        "n_groups": len({r["group"] for r in train}),
+        "n_titles": len({r["title"] for r in train if r["title"]}),
+        "texts_per_language": _origin_counts(train, languages),
+        "dev_texts_per_language": _origin_counts(dev, languages),
+        "languages_per_pair": dict(sorted(languages_per_pair.items())),
         "dropped_overlapping_heldout": len(contaminated),
-        "dropped_missing_translation": missing,
+        "dropped_no_training_language": no_language,
+        "dropped_dev_overlapping_train": len(dev_overlapping_train),
         "dropped_examples": sorted(contaminated)[:20],
     }
     write_json(out_stats, stats)
     log.info(
-        "training pairs: %d (dropped %d overlapping held-out, %d with a missing translation)",
-        len(records),
+        "training pairs: %d, dev pairs: %d (dropped %d overlapping held-out, %d with no training language, "
+        "%d dev pairs overlapping training); texts per language (human / mt): %s",
+        len(train),
+        len(dev),
         len(contaminated),
-        missing,
+        no_language,
+        len(dev_overlapping_train),
+        {lang: f"{c['human']}/{c['mt']}" for lang, c in stats["texts_per_language"].items()},
     )
     return stats

@@ -10,14 +10,13 @@ from xlir.common.cli_args import add_command, add_list_option, json_arg
 
 
 def add_prepare_qa(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "prepare-qa", run_prepare_qa, "read English QA pairs and split them by category")
-    p.add_argument("--corpus-dir", type=Path, help="folder of chatterbot YAML files (default: the bundled corpus)")
-    add_list_option(p, "--heldout", required=True, help="held-out categories (evaluation)")
-    add_list_option(p, "--exclude")
-    p.add_argument("--max-per-category", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-malformed", action="store_true", help="skip (and list) malformed records instead of failing")
+    p = add_command(sub, "prepare-qa", run_prepare_qa, "read the training source and split it (train, dev, held-out)")
+    p.add_argument("--qa", required=True, type=json_arg, help="the config's qa block (JSON)")
+    p.add_argument("--source-path", type=Path, help="the source's file or folder (lareqa, squad, jsonl, hf)")
+    p.add_argument("--allow-network", action="store_true", help="hf: the hub may be reached (data.download)")
     p.add_argument("--out-pairs", required=True, type=Path)
+    p.add_argument("--out-english", required=True, type=Path)
+    p.add_argument("--out-references", required=True, type=Path)
     p.add_argument("--out-split", required=True, type=Path)
 
 
@@ -25,7 +24,7 @@ def run_prepare_qa(a: argparse.Namespace) -> None:
     from xlir.data.prepare_qa import prepare_qa
 
     prepare_qa(
-        a.corpus_dir, a.out_pairs, a.out_split, a.heldout, a.exclude, a.max_per_category, a.seed, a.skip_malformed
+        a.qa, a.source_path, a.out_pairs, a.out_english, a.out_references, a.out_split, allow_network=a.allow_network
     )
 
 
@@ -71,14 +70,15 @@ def run_mt_quality(a: argparse.Namespace) -> None:
 
 
 def add_build_train_set(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "build-train-set", run_build_train_set, "assemble multilingual training pairs")
-    p.add_argument("--qa", required=True, type=Path)
+    p = add_command(sub, "build-train-set", run_build_train_set, "assemble multilingual training and dev pairs")
+    p.add_argument("--pairs", required=True, type=Path, help="source pairs (prepare-qa)")
     p.add_argument("--split", required=True, type=Path)
     p.add_argument("--mt", nargs="*", default=[], help="translation files named {lang}.jsonl")
     add_list_option(p, "--languages", required=True)
     p.add_argument("--ngram", type=int, default=5)
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out-dev", required=True, type=Path)
     p.add_argument("--out-stats", required=True, type=Path)
 
 
@@ -86,7 +86,9 @@ def run_build_train_set(a: argparse.Namespace) -> None:
     from xlir.data.build_train_set import build_training_pairs
 
     mt_files = {Path(p).stem: Path(p) for p in a.mt}
-    build_training_pairs(a.qa, a.split, mt_files, a.languages, a.out, a.out_stats, a.ngram, a.threshold)
+    build_training_pairs(
+        a.pairs, a.split, mt_files, a.languages, a.out, a.out_dev, a.out_stats, a.ngram, a.threshold
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

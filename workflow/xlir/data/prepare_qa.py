@@ -1,147 +1,208 @@
-"""Read English question-answer pairs (chatterbot-corpus YAML) and split them
-by category into training and held-out (evaluation) pairs.
+"""Read the training source (config key `qa.source`) into source pairs and split them.
 
-A chatterbot conversation is a list of utterances; its first two are taken as
-(question, answer). Conversations with fewer than two utterances, non-string
-utterances or empty text are rejected with the file and record named."""
+Outputs (rule `prepare_qa`):
+- `pairs.jsonl`: every source pair (`xlir.data.sources`): human texts only, by language;
+- `en.jsonl`: `{pair_id, question, answer[, category]}` of every pair with English text,
+  what machine translation (rule `translate`) fills the missing languages from;
+- `references.tsv`: the human non-English texts (`pair_id, field, lang, reference`):
+  where a pair has both, rule `mt_quality` scores machine translation against them;
+- `split.json`: train, dev and held-out pair ids. The dev split is drawn by group
+  (article, paragraph or repeated question; seeded), so near-duplicates never straddle
+  it; it is what model selection uses and never touches the evaluation benchmarks. The
+  held-out pairs (chatterbot's held-out categories) are the demo benchmark's.
+"""
 
 from __future__ import annotations
 
 import random
-import re
+from collections import Counter
 from pathlib import Path
 
-import yaml
-
-from xlir.common.io import InputError, get_logger, write_json, write_jsonl
+from xlir.common.io import InputError, atomic_open, get_logger, write_json, write_jsonl
+from xlir.data.sources import SOURCE_KINDS
 
 log = get_logger(__name__)
 
 
-def bundled_corpus_dir(language: str = "english") -> Path:
-    """Folder of the chatterbot-corpus YAML files for `language` as installed from PyPI."""
-    import chatterbot_corpus
+def load_source(qa: dict, source_path: Path | None, allow_network: bool = False) -> tuple[list[dict], list[str]]:
+    """Source pairs of the configured source, and the malformed records skipped (chatterbot)."""
+    source = qa.get("source") or {"kind": "chatterbot"}
+    kind = source.get("kind", "chatterbot")
+    skipped: list[str] = []
+    if kind == "chatterbot":
+        from xlir.data.sources.chatterbot import as_source_pairs, bundled_corpus_dir, read_qa_pairs
 
-    return Path(chatterbot_corpus.__file__).parent / "data" / language
+        corpus_dir = qa.get("corpus_dir") or bundled_corpus_dir()
+        pairs = read_qa_pairs(
+            corpus_dir,
+            qa.get("exclude_categories"),
+            qa.get("max_pairs_per_category"),
+            qa.get("seed", 0),
+            skipped if qa.get("skip_malformed") else None,
+        )
+        return as_source_pairs(pairs), skipped
+    if kind == "lareqa":
+        from xlir.data.sources.lareqa import load_lareqa_source
+
+        return load_lareqa_source(_required(source_path, kind), source["languages"], source["dataset"]), skipped
+    if kind == "squad":
+        from xlir.data.sources.squad import load_squad
+
+        path = _required(source_path, kind)
+        if path.is_dir():
+            path = path / f"{source['dataset']}.json"
+        return load_squad(path, source.get("lang", "en"), source.get("passage", "sentence")), skipped
+    if kind == "jsonl":
+        from xlir.data.sources.jsonl import load_jsonl
+
+        return load_jsonl(_required(source_path, kind), source.get("lang", "en")), skipped
+    if kind == "hf":
+        from xlir.data.sources.hf import load_hf
+
+        return load_hf(source, allow_network), skipped
+    raise InputError(f"config key qa.source.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
 
 
-def _category_slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+def _required(path: Path | None, kind: str) -> Path:
+    if path is None:
+        raise InputError(f"config key qa.source: kind '{kind}' needs its file or folder (qa.source.path / fetched)")
+    return Path(path)
 
 
-def read_chatterbot_file(path: Path, skipped: list[str] | None = None) -> list[dict]:
-    """QA pairs of one chatterbot YAML file; category = the file's stem.
-
-    A malformed record raises InputError, unless `skipped` is a list: then the
-    record's location and reason are appended to it and the record is left out."""
-    path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML ({error})") from error
-    if not isinstance(document, dict) or not isinstance(document.get("conversations"), list):
-        raise InputError(f"{path}: expected a mapping with a 'conversations' list")
-    category = _category_slug(path.stem)
-    pairs = []
-    for index, conversation in enumerate(document["conversations"]):
-        where = f"{path}: conversations[{index}]"
-        problem = None
-        if not isinstance(conversation, list) or len(conversation) < 2:
-            problem = "expected a list of at least two utterances (question, answer)"
-        elif not isinstance(conversation[0], str) or not isinstance(conversation[1], str):
-            problem = (
-                f"question and answer must be strings, got {type(conversation[0]).__name__} "
-                f"and {type(conversation[1]).__name__}"
-            )
-        elif not conversation[0].strip() or not conversation[1].strip():
-            problem = "empty question or answer"
-        if problem:
-            if skipped is None:
-                raise InputError(f"{where}: {problem}")
-            skipped.append(f"{where}: {problem}")
-            log.warning("skipping malformed record %s: %s", where, problem)
+def cap_pairs(pairs: list[dict], max_pairs: int | None, seed: int) -> list[dict]:
+    """A seeded sample of whole groups holding at most `max_pairs` pairs (None: all)."""
+    if not max_pairs or len(pairs) <= max_pairs:
+        return pairs
+    groups = _groups(pairs)
+    order = sorted(groups)
+    random.Random(f"{seed}:cap").shuffle(order)
+    kept: set[str] = set()
+    for group in order:
+        if len(kept) + len(groups[group]) > max_pairs:
             continue
-        question, answer = " ".join(conversation[0].split()), " ".join(conversation[1].split())
-        pairs.append(
-            {"pair_id": f"{category}-{index:04d}", "category": category, "question": question, "answer": answer}
-        )
-    return pairs
+        kept.update(groups[group])
+    return [p for p in pairs if p["pair_id"] in kept]
 
 
-def read_qa_pairs(
-    corpus_dir: Path,
-    exclude_categories: list[str] | None = None,
-    max_pairs_per_category: int | None = None,
-    seed: int = 0,
-    skipped: list[str] | None = None,
-) -> list[dict]:
-    """All pairs of the folder's *.yml files, deduplicated by (question, answer) text.
-
-    `max_pairs_per_category` caps large categories by a seeded sample so the
-    demo stays small and the cap is reproducible."""
-    corpus_dir = Path(corpus_dir)
-    files = sorted(corpus_dir.glob("*.yml")) + sorted(corpus_dir.glob("*.yaml"))
-    if not files:
-        raise InputError(f"{corpus_dir}: no *.yml QA files found")
-    excluded = {_category_slug(c) for c in exclude_categories or []}
-    pairs: list[dict] = []
-    seen: set[tuple[str, str]] = set()
-    for path in files:
-        category_pairs = [p for p in read_chatterbot_file(path, skipped) if p["category"] not in excluded]
-        if max_pairs_per_category and len(category_pairs) > max_pairs_per_category:
-            rng = random.Random(f"{seed}:{path.stem}")
-            category_pairs = sorted(rng.sample(category_pairs, max_pairs_per_category), key=lambda p: p["pair_id"])
-        for pair in category_pairs:
-            key = (pair["question"].lower(), pair["answer"].lower())
-            if key in seen:
-                continue
-            seen.add(key)
-            pairs.append(pair)
-    log.info("read %d QA pairs from %d files in %s", len(pairs), len(files), corpus_dir)
-    return pairs
+def _groups(pairs: list[dict]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for pair in pairs:
+        groups.setdefault(str(pair.get("group") or pair["pair_id"]), []).append(pair["pair_id"])
+    return groups
 
 
-def split_by_category(pairs: list[dict], heldout_categories: list[str]) -> dict:
-    """Training and held-out pair ids; held-out categories never reach training."""
-    heldout = {_category_slug(c) for c in heldout_categories}
-    present = {p["category"] for p in pairs}
-    missing = heldout - present
-    if missing:
-        raise InputError(
-            f"config key qa.heldout_categories: {sorted(missing)} not among the corpus categories {sorted(present)}"
-        )
-    train = [p for p in pairs if p["category"] not in heldout]
-    held = [p for p in pairs if p["category"] in heldout]
-    return {
-        "train_categories": sorted(present - heldout),
-        "heldout_categories": sorted(heldout),
-        "train_pair_ids": [p["pair_id"] for p in train],
-        "heldout_pair_ids": [p["pair_id"] for p in held],
-    }
+def split_pairs(
+    pairs: list[dict],
+    heldout_categories: list[str] | None,
+    dev_fraction: float,
+    dev_max_pairs: int | None,
+    seed: int,
+) -> dict:
+    """Held-out (by category; chatterbot only), dev (whole groups, seeded) and train pair ids."""
+    from xlir.data.sources.chatterbot import category_slug
+
+    heldout_ids: set[str] = set()
+    split: dict = {}
+    if heldout_categories:
+        heldout = {category_slug(c) for c in heldout_categories}
+        present = {p.get("category") for p in pairs}
+        missing = heldout - present
+        if missing:
+            raise InputError(
+                f"config key qa.heldout_categories: {sorted(missing)} not among the corpus categories "
+                f"{sorted(c for c in present if c)}"
+            )
+        heldout_ids = {p["pair_id"] for p in pairs if p.get("category") in heldout}
+        split["heldout_categories"] = sorted(heldout)
+        split["train_categories"] = sorted({p["category"] for p in pairs} - heldout)
+    remaining = [p for p in pairs if p["pair_id"] not in heldout_ids]
+    target = round(dev_fraction * len(remaining))
+    if dev_max_pairs is not None:
+        target = min(target, dev_max_pairs)
+    groups = _groups(remaining)
+    order = sorted(groups)
+    random.Random(f"{seed}:dev").shuffle(order)
+    dev_ids: set[str] = set()
+    dev_groups = 0
+    for group in order:
+        if len(dev_ids) >= target:
+            break
+        dev_ids.update(groups[group])
+        dev_groups += 1
+    split.update(
+        {
+            "train_pair_ids": [p["pair_id"] for p in remaining if p["pair_id"] not in dev_ids],
+            "dev_pair_ids": [p["pair_id"] for p in remaining if p["pair_id"] in dev_ids],
+            "heldout_pair_ids": [p["pair_id"] for p in pairs if p["pair_id"] in heldout_ids],
+            "dev_groups": dev_groups,
+            "train_groups": len(groups) - dev_groups,
+            "dev_fraction": dev_fraction,
+            "seed": seed,
+        }
+    )
+    return split
+
+
+def write_references(path: Path, pairs: list[dict]) -> int:
+    """The human non-English texts as an MT reference TSV; returns the rows written."""
+    rows = 0
+    with atomic_open(path) as handle:
+        handle.write("pair_id\tfield\tlang\treference\n")
+        for pair in pairs:
+            for lang, texts in sorted(pair["texts"].items()):
+                if lang == "en" or "en" not in pair["texts"]:
+                    continue
+                for field in ("question", "answer"):
+                    text = " ".join(texts[field].split()).replace("\t", " ")
+                    handle.write(f"{pair['pair_id']}\t{field}\t{lang}\t{text}\n")
+                    rows += 1
+    return rows
 
 
 def prepare_qa(
-    corpus_dir: Path | None,
+    qa: dict,
+    source_path: Path | None,
     out_pairs: Path,
+    out_english: Path,
+    out_references: Path,
     out_split: Path,
-    heldout_categories: list[str],
-    exclude_categories: list[str] | None = None,
-    max_pairs_per_category: int | None = None,
-    seed: int = 0,
-    skip_malformed: bool = False,
+    allow_network: bool = False,
 ) -> dict:
-    """Write the QA pairs JSONL and the category split JSON (which lists skipped records)."""
-    skipped: list[str] | None = [] if skip_malformed else None
-    pairs = read_qa_pairs(corpus_dir or bundled_corpus_dir(), exclude_categories, max_pairs_per_category, seed, skipped)
-    split = split_by_category(pairs, heldout_categories)
-    split["skipped_malformed_records"] = skipped or []
+    """Read, cap and split the source; write the four outputs (see the module docstring)."""
+    source = qa.get("source") or {"kind": "chatterbot"}
+    seed = int(qa.get("seed", 0))
+    pairs, skipped = load_source(qa, source_path, allow_network)
+    if not pairs:
+        raise InputError(f"config key qa.source: the {source.get('kind')} source gave no QA pairs")
+    pairs = cap_pairs(pairs, source.get("max_pairs"), seed)
+    dev = qa.get("dev") or {}
+    heldout = qa.get("heldout_categories") if source.get("kind", "chatterbot") == "chatterbot" else None
+    split = split_pairs(pairs, heldout, float(dev.get("fraction", 0.0)), dev.get("max_pairs"), seed)
+    split["source"] = source
+    split["skipped_malformed_records"] = skipped
+    languages = Counter(lang for pair in pairs for lang in pair["texts"])
+    split["human_texts_per_language"] = dict(sorted(languages.items()))
+    english = []
+    for pair in pairs:
+        if "en" in pair["texts"]:
+            record = {"pair_id": pair["pair_id"], **pair["texts"]["en"]}
+            if pair.get("category"):
+                record["category"] = pair["category"]
+            english.append(record)
     write_jsonl(out_pairs, pairs)
+    write_jsonl(out_english, english)
+    references = write_references(out_references, pairs)
     write_json(out_split, split)
     log.info(
-        "train pairs %d (%d categories), held-out pairs %d (%s)",
+        "%s source: %d pairs (train %d, dev %d in %d groups, held-out %d); human texts per language %s; "
+        "%d human reference segments",
+        source.get("kind", "chatterbot"),
+        len(pairs),
         len(split["train_pair_ids"]),
-        len(split["train_categories"]),
+        len(split["dev_pair_ids"]),
+        split["dev_groups"],
         len(split["heldout_pair_ids"]),
-        split["heldout_categories"],
+        split["human_texts_per_language"],
+        references,
     )
     return split
