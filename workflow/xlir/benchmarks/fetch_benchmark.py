@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
 import urllib.request
 from pathlib import Path
 
+from xlir.common.download import obtain
 from xlir.common.io import InputError, atomic_dir, file_sha256, get_logger, write_json
 
 log = get_logger(__name__)
@@ -72,40 +71,6 @@ def hf_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
-def download(url: str, target: Path, timeout: float = 120.0) -> None:
-    """Download `url` to `target` (atomically: a partial download never stays)."""
-    log.info("downloading %s", url)
-    partial = target.with_name(f".{target.name}.part")
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as handle:
-            shutil.copyfileobj(response, handle, length=1 << 20)
-        os.replace(partial, target)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise InputError(f"could not download {url}: {error}") from error
-    log.info(
-        "downloaded %s (%.1f MB) in %.1fs", target.name, target.stat().st_size / 1e6, time.perf_counter() - started
-    )
-
-
-def _obtain(
-    relative: str, url: str | None, target: Path, mirror: Path | None, allow_download: bool, config_hint: str
-) -> str:
-    """Copy `{mirror}/{relative}` to `target`, else download `url`; return the source used."""
-    if mirror is not None and (mirror / relative).is_file():
-        shutil.copyfile(mirror / relative, target)
-        return str(mirror / relative)
-    if allow_download and url:
-        download(url, target)
-        return url
-    where = f"{mirror / relative} is missing" if mirror is not None else "no mirror is configured (data.mirror)"
-    raise InputError(
-        f"{config_hint}: {where} and data.download is false; set data.mirror to a folder "
-        f"holding '{relative}' or allow data.download"
-    )
-
-
 def fetch_lareqa(
     dataset: str,
     languages: list[str],
@@ -130,7 +95,7 @@ def fetch_lareqa(
         for lang in languages:
             target = staging / f"{lang}.json"
             url = LAREQA_URL.format(ref=source["ref"], dataset=dataset, lang=lang)
-            origin = _obtain(
+            origin = obtain(
                 f"lareqa/{dataset}/{lang}.json", url, target, mirror_path, allow_download, f"benchmark {dataset}"
             )
             digest = file_sha256(target)
@@ -160,7 +125,7 @@ def _miracl_corpus_files(lang: str, mirror: Path | None, allow_download: bool) -
         if names:
             return [(f"{folder}/{name}", None) for name in names]
     if not allow_download:
-        return [(f"{folder}/docs-0.jsonl.gz", None)]  # _obtain reports what is missing
+        return [(f"{folder}/docs-0.jsonl.gz", None)]  # obtain reports what is missing
     api = f"{hf_endpoint()}/api/datasets/miracl/miracl-corpus/tree/main/{folder}"
     try:
         with urllib.request.urlopen(api, timeout=60) as response:
@@ -196,7 +161,7 @@ def fetch_miracl(
                 (MIRACL_QRELS.format(lang=lang, split=split), "qrels.tsv"),
             ]
             for relative, name in wanted:
-                origin = _obtain(
+                origin = obtain(
                     relative, f"{base}/{relative}", folder / name, mirror_root, allow_download, f"MIRACL {lang} {split}"
                 )
                 records[f"{lang}/{name}"] = {
@@ -206,7 +171,7 @@ def fetch_miracl(
                 }
             for relative, url in _miracl_corpus_files(lang, mirror_root, allow_download):
                 target = folder / "corpus" / relative.rsplit("/", 1)[-1]
-                origin = _obtain(relative, url, target, mirror_root, allow_download, f"MIRACL corpus {lang}")
+                origin = obtain(relative, url, target, mirror_root, allow_download, f"MIRACL corpus {lang}")
                 records[f"{lang}/corpus/{target.name}"] = {
                     "source": origin,
                     "bytes": target.stat().st_size,
