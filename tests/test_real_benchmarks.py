@@ -113,7 +113,9 @@ def test_fetch_fails_clearly_without_mirror_or_download(tmp_path):
 def test_fetch_downloads_lareqa_and_miracl_over_http(tmp_path, http_root, monkeypatch):
     www, base = http_root
     _write_lareqa_mirror(www / "lareqa-src", "mlqa-r", ["vi"])
-    monkeypatch.setattr(fetch, "LAREQA_URL", base + "/lareqa-src/lareqa/{dataset}/{lang}.json")
+    import xlir.common.lareqa_files as lareqa_files
+
+    monkeypatch.setattr(lareqa_files, "LAREQA_URL", base + "/lareqa-src/lareqa/{dataset}/{lang}.json")
     records = fetch.fetch_lareqa("mlqa-r", ["vi"], tmp_path / "mlqa", None, allow_download=True, verify=False)
     assert records["vi.json"]["source"].startswith(base)
     assert json.loads((tmp_path / "mlqa" / "vi.json").read_text())["data"][0]["paragraphs"]

@@ -11,7 +11,7 @@ import pytest
 
 from xlir.common.io import InputError, file_sha256, read_json
 from xlir.data import fetch_qa as fetch_qa_module
-from xlir.data.fetch_qa import SQUAD_FILES, fetch_qa
+from xlir.data.fetch_qa import SQUAD_FILES, fetch_squad
 from xlir.data.sources.hf import load_hf
 from xlir.data.sources.jsonl import load_jsonl
 from xlir.data.sources.squad import load_squad
@@ -296,7 +296,7 @@ def _mirror(tmp_path: Path, name: str = "dev-v1.1.json") -> Path:
 def test_fetch_qa_from_mirror_records_checksums(tmp_path, monkeypatch):
     mirror = _mirror(tmp_path)
     out = tmp_path / "resources" / "squad-v1.1-dev"
-    record = fetch_qa("squad-v1.1-dev", out, mirror, allow_download=False, verify=False)
+    record = fetch_squad("squad-v1.1-dev", out, mirror, allow_download=False, verify=False)
     digest = file_sha256(mirror / "squad" / "dev-v1.1.json")
     assert record["sha256"] == digest and record["verified"] is False
     assert sorted(p.name for p in out.iterdir()) == ["checksums.json", "dev-v1.1.json"]
@@ -304,25 +304,25 @@ def test_fetch_qa_from_mirror_records_checksums(tmp_path, monkeypatch):
     assert saved["dataset"] == "squad-v1.1-dev" and saved["files"]["dev-v1.1.json"]["sha256"] == digest
     # verification against the official checksum: a file that differs is refused ...
     with pytest.raises(InputError, match=r"SHA-256 .* differs from the official dev-v1.1.json"):
-        fetch_qa("squad-v1.1-dev", tmp_path / "other", mirror, allow_download=False)
+        fetch_squad("squad-v1.1-dev", tmp_path / "other", mirror, allow_download=False)
     assert not (tmp_path / "other").exists()
     # ... and the official one accepted
     monkeypatch.setitem(SQUAD_FILES, "squad-v1.1-dev", {**SQUAD_FILES["squad-v1.1-dev"], "sha256": digest})
-    assert fetch_qa("squad-v1.1-dev", tmp_path / "ok", mirror, allow_download=False)["verified"] is True
+    assert fetch_squad("squad-v1.1-dev", tmp_path / "ok", mirror, allow_download=False)["verified"] is True
 
 
 def test_fetch_qa_fails_clearly_without_mirror_or_download(tmp_path, monkeypatch):
     mirror = _mirror(tmp_path)
     with pytest.raises(InputError, match=r"squad/train-v2.0.json is missing and data.download is false"):
-        fetch_qa("squad-v2.0-train", tmp_path / "out", mirror, allow_download=False)
+        fetch_squad("squad-v2.0-train", tmp_path / "out", mirror, allow_download=False)
     with pytest.raises(InputError, match=r"no mirror is configured \(data.mirror\)"):
-        fetch_qa("squad-v2.0-train", tmp_path / "out", None, allow_download=False)
+        fetch_squad("squad-v2.0-train", tmp_path / "out", None, allow_download=False)
     with pytest.raises(InputError, match=r"'squad-v3' is not one of"):
-        fetch_qa("squad-v3", tmp_path / "out", mirror, allow_download=False)
+        fetch_squad("squad-v3", tmp_path / "out", mirror, allow_download=False)
     assert not (tmp_path / "out").exists()
     # with download allowed the official URL is asked for (here: a local file URL)
     monkeypatch.setattr(fetch_qa_module, "SQUAD_URL", (mirror / "squad").as_uri() + "/{file}")
-    record = fetch_qa("squad-v1.1-dev", tmp_path / "dl", None, allow_download=True, verify=False)
+    record = fetch_squad("squad-v1.1-dev", tmp_path / "dl", None, allow_download=True, verify=False)
     assert record["source"].startswith("file:") and (tmp_path / "dl" / "dev-v1.1.json").is_file()
 
 

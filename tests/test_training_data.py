@@ -37,7 +37,9 @@ def _write_lareqa(folder: Path, lang: str, articles: dict[str, list[tuple[str, s
 def mlqa_like(tmp_path) -> Path:
     folder = tmp_path / "mlqa-r"
     articles_en = {
-        f"Article {a}": [(f"id{a}-{k}", f"question {a} {k} about topic {a}?", f"Sentence {a} {k} answers it.") for k in range(4)]
+        f"Article {a}": [
+            (f"id{a}-{k}", f"question {a} {k} about topic {a}?", f"Sentence {a} {k} answers it.") for k in range(4)
+        ]
         for a in range(10)
     }
     _write_lareqa(folder, "en", articles_en)
@@ -88,11 +90,21 @@ def test_prepare_and_build_mix_human_and_machine_texts(mlqa_like, tmp_path):
     mt = {}
     for lang in ("de", "es"):
         mt[lang] = tmp_path / f"{lang}.jsonl"
-        write_jsonl(mt[lang], [{"pair_id": e["pair_id"], "question": f"{lang} {e['question']}",
-                                "answer": f"{lang} {e['answer']}"} for e in english])
+        write_jsonl(
+            mt[lang],
+            [
+                {"pair_id": e["pair_id"], "question": f"{lang} {e['question']}", "answer": f"{lang} {e['answer']}"}
+                for e in english
+            ],
+        )
     stats = build_training_pairs(
-        out["pairs.jsonl"], out["split.json"], mt, ["en", "de", "es"],
-        tmp_path / "train.jsonl", tmp_path / "dev.jsonl", tmp_path / "stats.json",
+        out["pairs.jsonl"],
+        out["split.json"],
+        mt,
+        ["en", "de", "es"],
+        tmp_path / "train.jsonl",
+        tmp_path / "dev.jsonl",
+        tmp_path / "stats.json",
     )
     assert stats["n_pairs"] == 32 and stats["n_dev_pairs"] == 8
     train = stats["texts_per_language"]
@@ -104,8 +116,15 @@ def test_prepare_and_build_mix_human_and_machine_texts(mlqa_like, tmp_path):
     record = next(r for r in read_jsonl(tmp_path / "train.jsonl") if r["origin"]["de"] == "human")
     assert not record["texts"]["de"]["question"].startswith("de ")
     with pytest.raises(InputError, match="training.languages: \\['hi'\\]"):
-        build_training_pairs(out["pairs.jsonl"], out["split.json"], mt, ["en", "hi"],
-                             tmp_path / "t2.jsonl", tmp_path / "d2.jsonl", tmp_path / "s2.json")
+        build_training_pairs(
+            out["pairs.jsonl"],
+            out["split.json"],
+            mt,
+            ["en", "hi"],
+            tmp_path / "t2.jsonl",
+            tmp_path / "d2.jsonl",
+            tmp_path / "s2.json",
+        )
 
 
 def _pair(pair_id: str, texts: dict[str, tuple[str, str]]) -> dict:
@@ -128,11 +147,16 @@ def test_plans_use_only_the_languages_a_pair_has():
 
 def test_no_cross_language_false_negatives():
     """Two pairs with one English question (asked in different languages) never share a batch."""
-    pairs = [_pair(f"joke{i}", {"en": ("tell me a joke", f"joke number {i}"), "es": (f"cuéntame un chiste {i}",
-                                                                                       f"chiste {i}")})
-             for i in range(10)]
-    pairs += [_pair(f"p{i}", {"en": (f"question {i}", f"answer {i}"), "es": (f"pregunta {i}", f"respuesta {i}")})
-              for i in range(30)]
+    pairs = [
+        _pair(
+            f"joke{i}", {"en": ("tell me a joke", f"joke number {i}"), "es": (f"cuéntame un chiste {i}", f"chiste {i}")}
+        )
+        for i in range(10)
+    ]
+    pairs += [
+        _pair(f"p{i}", {"en": (f"question {i}", f"answer {i}"), "es": (f"pregunta {i}", f"respuesta {i}")})
+        for i in range(30)
+    ]
     jokes = {f"joke{i}" for i in range(10)}
     for alpha in (0.0, 0.5):
         for batch in plan_batches(pairs, ["en", "es"], alpha, 8, 40, seed=2):
@@ -141,11 +165,17 @@ def test_no_cross_language_false_negatives():
 
 def test_dev_benchmark_merges_repeated_answers(tmp_path):
     dev = [
-        {"pair_id": "a", "group": "g", "texts": {"en": {"question": "who?", "answer": "Ann."},
-                                                 "de": {"question": "wer?", "answer": "Anna."}}},
+        {
+            "pair_id": "a",
+            "group": "g",
+            "texts": {"en": {"question": "who?", "answer": "Ann."}, "de": {"question": "wer?", "answer": "Anna."}},
+        },
         {"pair_id": "b", "group": "g", "texts": {"en": {"question": "who again?", "answer": "Ann."}}},
-        {"pair_id": "c", "group": "h", "texts": {"en": {"question": "where?", "answer": "Rome."},
-                                                 "de": {"question": "wo?", "answer": "Rom."}}},
+        {
+            "pair_id": "c",
+            "group": "h",
+            "texts": {"en": {"question": "where?", "answer": "Rome."}, "de": {"question": "wo?", "answer": "Rom."}},
+        },
     ]
     write_jsonl(tmp_path / "dev.jsonl", dev)
     counts = build_dev_benchmark(tmp_path / "dev.jsonl", ["en", "de"], tmp_path / "raw")
@@ -162,7 +192,10 @@ def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
     snakemake = Path(sys.executable).parent / "snakemake"
     return subprocess.run(
         [str(snakemake), "-n", "all", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -174,7 +207,7 @@ def test_an_evaluation_benchmark_is_never_the_training_source(tmp_path):
     config["qa"]["source"]["languages"] = ["en", "de"]
     result = _dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert "qa.source: the training source xquad-r is also evaluation benchmark 'xquad-r'" in result.stderr
+    assert "qa.source: the training source xquad-r is also evaluation benchmark 'xquad-r'" in result.stdout + result.stderr
 
 
 def test_split_file_records_the_source(mlqa_like, tmp_path):

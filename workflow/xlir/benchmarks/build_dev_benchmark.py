@@ -38,7 +38,9 @@ def _paragraph(items: list[dict]) -> dict:
         {
             "id": item["id"],
             "question": item["question"],
-            "answers": [{"text": item["answer"], "answer_start": start_of[" ".join(item["answer"].casefold().split())]}],
+            "answers": [
+                {"text": item["answer"], "answer_start": start_of[" ".join(item["answer"].casefold().split())]}
+            ],
         }
         for item in items
     ]
@@ -49,7 +51,9 @@ def build_dev_benchmark(dev_pairs_jsonl: Path, languages: list[str], out_dir: Pa
     """Write `{out_dir}/{lang}.json` for every language; returns questions per language."""
     pairs = read_jsonl(dev_pairs_jsonl)
     if not pairs:
-        raise InputError(f"{dev_pairs_jsonl}: no dev pairs (raise qa.dev.fraction or set it to 0 to skip the dev split)")
+        raise InputError(
+            f"{dev_pairs_jsonl}: no dev pairs (raise qa.dev.fraction or set it to 0 to skip the dev split)"
+        )
     by_group: dict[str, list[dict]] = defaultdict(list)
     for pair in sorted(pairs, key=lambda p: p["pair_id"]):
         by_group[str(pair.get("group") or pair["pair_id"])].append(pair)

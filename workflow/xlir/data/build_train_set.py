@@ -75,7 +75,9 @@ def build_training_pairs(
             f"config key training.languages: {uncovered} are neither in the training source ({sorted(covered)}) "
             "nor in translation.languages"
         )
-    unknown = [i for key in ("train_pair_ids", "dev_pair_ids", "heldout_pair_ids") for i in split[key] if i not in pairs]
+    unknown = [
+        i for key in ("train_pair_ids", "dev_pair_ids", "heldout_pair_ids") for i in split[key] if i not in pairs
+    ]
     if unknown:
         raise InputError(f"{split_json}: {len(unknown)} pair ids not in {pairs_jsonl}, e.g. {unknown[0]!r}")
     heldout = [_assemble(pairs[i], list(pairs[i]["texts"]), {}) for i in split["heldout_pair_ids"]]

@@ -1,4 +1,4 @@
-"""Stage 2 subcommands (rule file `workflow/rules/data.smk`): `prepare-qa`, `translate`,
+"""Stage 2 subcommands (rule file `workflow/rules/data.smk`): `fetch-qa`, `prepare-qa`, `translate`,
 `mt-quality`, `build-train-set`."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.common.cli_args import add_command, add_list_option, json_arg
+from xlir.common.cli_args import add_command, add_list_option, bool_arg, json_arg
 
 
 def add_prepare_qa(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,23 @@ def run_prepare_qa(a: argparse.Namespace) -> None:
     prepare_qa(
         a.qa, a.source_path, a.out_pairs, a.out_english, a.out_references, a.out_split, allow_network=a.allow_network
     )
+
+
+def add_fetch_qa(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "fetch-qa", run_fetch_qa, "copy the training source from the mirror or download it")
+    p.add_argument("--kind", required=True, choices=["lareqa", "squad"])
+    p.add_argument("--dataset", required=True, help="lareqa: xquad-r / mlqa-r; squad: squad-v1.1-train, ...")
+    add_list_option(p, "--languages", help="lareqa: the languages to fetch")
+    p.add_argument("--mirror", type=Path, help="local folder laid out like the sources (data.mirror)")
+    p.add_argument("--download", action="store_true", help="fetch missing files from the official sources")
+    p.add_argument("--verify-checksums", type=bool_arg, default=True)
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+def run_fetch_qa(a: argparse.Namespace) -> None:
+    from xlir.data.fetch_qa import fetch_qa
+
+    fetch_qa(a.kind, a.dataset, a.languages or [], a.out_dir, a.mirror, a.download, a.verify_checksums)
 
 
 def _add_translation_options(p: argparse.ArgumentParser) -> None:
@@ -86,11 +103,9 @@ def run_build_train_set(a: argparse.Namespace) -> None:
     from xlir.data.build_train_set import build_training_pairs
 
     mt_files = {Path(p).stem: Path(p) for p in a.mt}
-    build_training_pairs(
-        a.pairs, a.split, mt_files, a.languages, a.out, a.out_dev, a.out_stats, a.ngram, a.threshold
-    )
+    build_training_pairs(a.pairs, a.split, mt_files, a.languages, a.out, a.out_dev, a.out_stats, a.ngram, a.threshold)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_prepare_qa, add_translate, add_mt_quality, add_build_train_set):
+    for add in (add_fetch_qa, add_prepare_qa, add_translate, add_mt_quality, add_build_train_set):
         add(sub)

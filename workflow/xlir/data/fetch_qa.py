@@ -1,4 +1,4 @@
-"""Fetch SQuAD training data into `resources/`: from a local mirror folder, or from the
+"""Fetch the training source (LAReQA files or SQuAD) into `resources/qa/`: from a local mirror folder, or from the
 official site when the config allows the network (`data.mirror`, `data.download`).
 
 Datasets: `squad-v1.1-train`, `squad-v1.1-dev`, `squad-v2.0-train`, `squad-v2.0-dev`.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xlir.common.download import obtain
 from xlir.common.io import InputError, atomic_dir, file_sha256, get_logger, write_json
+from xlir.common.lareqa_files import fetch_lareqa
 
 log = get_logger(__name__)
 
@@ -47,7 +48,32 @@ SQUAD_FILES: dict[str, dict] = {
 }
 
 
-def fetch_qa(dataset: str, out_dir: Path, mirror: Path | None, allow_download: bool, verify: bool = True) -> dict:
+def fetch_qa(
+    kind: str,
+    dataset: str,
+    languages: list[str],
+    out_dir: Path,
+    mirror: Path | None,
+    allow_download: bool,
+    verify: bool = True,
+) -> dict:
+    """Fetch the training source `qa.source` names: a LAReQA dataset's `{lang}.json` files
+    (`xlir.common.lareqa_files`, the benchmarks' fetcher) or one SQuAD file."""
+    if kind == "lareqa":
+        return fetch_lareqa(dataset, languages, out_dir, mirror, allow_download, verify)
+    if kind == "squad":
+        return fetch_squad(dataset, out_dir, mirror, allow_download, verify)
+    raise InputError(f"config key qa.source.kind: '{kind}' is not fetched (lareqa and squad are; set qa.source.path)")
+
+
+def squad_file(folder: Path, dataset: str) -> Path:
+    """The SQuAD file of `dataset` in a folder `fetch_squad` filled."""
+    if dataset not in SQUAD_FILES:
+        raise InputError(f"config key qa.source.dataset: {dataset!r} is not one of {sorted(SQUAD_FILES)}")
+    return Path(folder) / SQUAD_FILES[dataset]["file"]
+
+
+def fetch_squad(dataset: str, out_dir: Path, mirror: Path | None, allow_download: bool, verify: bool = True) -> dict:
     """Fetch one SQuAD file into `out_dir` and record its checksum; return the file's record."""
     if dataset not in SQUAD_FILES:
         raise InputError(f"config key qa.source.dataset: {dataset!r} is not one of {sorted(SQUAD_FILES)}")

@@ -46,11 +46,12 @@ def load_source(qa: dict, source_path: Path | None, allow_network: bool = False)
 
         return load_lareqa_source(_required(source_path, kind), source["languages"], source["dataset"]), skipped
     if kind == "squad":
+        from xlir.data.fetch_qa import squad_file
         from xlir.data.sources.squad import load_squad
 
         path = _required(source_path, kind)
         if path.is_dir():
-            path = path / f"{source['dataset']}.json"
+            path = squad_file(path, source["dataset"])
         return load_squad(path, source.get("lang", "en"), source.get("passage", "sentence")), skipped
     if kind == "jsonl":
         from xlir.data.sources.jsonl import load_jsonl

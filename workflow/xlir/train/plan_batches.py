@@ -89,7 +89,11 @@ def plan_batches(
                 )
             pair_id = queue.popleft()
             langs = available[pair_id]
-            if pair_id in in_batch or (kind == "mono" and mono_lang not in langs) or (kind == "cross" and len(langs) < 2):
+            if (
+                pair_id in in_batch
+                or (kind == "mono" and mono_lang not in langs)
+                or (kind == "cross" and len(langs) < 2)
+            ):
                 deferred.append(pair_id)
                 continue
             if kind == "mono":
@@ -110,8 +114,7 @@ def plan_batches(
         batches.append({"step": step, "kind": kind, "items": items})
     n_mono = sum(b["kind"] == "mono" for b in batches)
     log.info(
-        "planned %d batches of %d (alpha %.2f): %d monolingual, %d cross-lingual, %d epochs started "
-        "(%d usable pairs)",
+        "planned %d batches of %d (alpha %.2f): %d monolingual, %d cross-lingual, %d epochs started (%d usable pairs)",
         steps,
         batch_size,
         alpha,

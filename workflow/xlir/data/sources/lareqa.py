@@ -68,7 +68,12 @@ def load_lareqa_source(folder: Path, languages: list[str], dataset: str) -> list
         for question_id, record in by_language[lang].items():
             pair = pairs.setdefault(
                 question_id,
-                {"pair_id": f"{dataset}:{question_id}", "group": record["title"], "title": record["title"], "texts": {}},
+                {
+                    "pair_id": f"{dataset}:{question_id}",
+                    "group": record["title"],
+                    "title": record["title"],
+                    "texts": {},
+                },
             )
             pair["texts"][lang] = {"question": record["question"], "answer": record["answer"]}
     result = [pairs[key] for key in sorted(pairs)]
