@@ -7,7 +7,9 @@ Format (SQuAD v1.1 JSON plus two fields per paragraph):
 Candidates are the sentences of every paragraph (sentences answering no
 question stay in the pool as distractors). A question's relevant candidates
 are the sentences, in every language where its id appears, whose
-[start, end) break holds the answer's `answer_start`.
+[start, end) break holds the answer's `answer_start`. Questions and candidates keep
+their article's `title` (data[].title, null where absent) for the article-level
+overlap report of the leakage check.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ log = get_logger(__name__)
 class Benchmark:
     """Questions, candidate pool and relevance of a multilingual LAReQA benchmark."""
 
-    questions: list[dict] = field(default_factory=list)  # {qid, lang, id, text}
-    candidates: list[dict] = field(default_factory=list)  # {cid, lang, text, context}
+    questions: list[dict] = field(default_factory=list)  # {qid, lang, id, text, title}
+    candidates: list[dict] = field(default_factory=list)  # {cid, lang, text, context, title}
     answers: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # id -> lang -> cids
 
     def relevant(self, qid: str) -> set[str]:
@@ -71,6 +73,7 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
         raise InputError(f"{path}: expected a JSON object with a 'data' list (SQuAD/LAReQA format)")
     paragraph_index = 0
     for a, article in enumerate(document["data"]):
+        title = article.get("title") if isinstance(article.get("title"), str) else None
         for p, paragraph in enumerate(article.get("paragraphs", [])):
             where = f"{path}: data[{a}].paragraphs[{p}]"
             for key in ("context", "sentences", "sentence_breaks", "qas"):
@@ -88,6 +91,7 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
                         "lang": lang,
                         "text": sentence,
                         "context": paragraph["context"],
+                        "title": title,
                     }
                 )
             for k, qa in enumerate(paragraph["qas"]):
@@ -102,7 +106,13 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
                     raise InputError(f"{qwhere} (id {qa['id']}): answer_start {answer_start} lies in no sentence break")
                 question_id = str(qa["id"])
                 benchmark.questions.append(
-                    {"qid": f"{lang}:{question_id}", "lang": lang, "id": question_id, "text": qa["question"]}
+                    {
+                        "qid": f"{lang}:{question_id}",
+                        "lang": lang,
+                        "id": question_id,
+                        "text": qa["question"],
+                        "title": title,
+                    }
                 )
                 benchmark.answers.setdefault(question_id, {}).setdefault(lang, set()).add(
                     f"{lang}:{paragraph_index}:{sentence}"

@@ -1,7 +1,8 @@
 """The files of a prepared benchmark: what `prepare_benchmark` writes and every later stage reads.
 
-- `questions.jsonl`: {qid, lang, id, text}
-- `candidates.jsonl`: {cid, lang, text, context}
+- `questions.jsonl`: {qid, lang, id, text}, plus `title` (article title or null) where the
+  benchmark has articles (LAReQA)
+- `candidates.jsonl`: {cid, lang, text, context}, plus `title` likewise
 - `qrels.tsv`: TREC qrels, `qid 0 cid rel`
 - `stats.json`: counts per language
 
