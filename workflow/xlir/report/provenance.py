@@ -237,7 +237,14 @@ def leakage_table(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
         if not path.exists():
             raise InputError(f"{path}: missing (rule check_leakage writes it)")
         leak = read_json(path)
-        rows.append({"benchmark": benchmark, **{k: leak.get(k) for k in LEAK_KEYS}})
+        row = {"benchmark": benchmark, **{k: leak.get(k) for k in LEAK_KEYS}}
+        articles = leak.get("article_overlap")
+        if articles:  # training sources with article titles (lareqa, squad): shared articles, reported
+            shown = ", ".join(e["eval"] for e in articles.get("examples", [])[:5])
+            row["shared articles"] = f"{articles['n_shared_titles']} of {articles['n_eval_titles']}" + (
+                f" ({shown})" if shown else ""
+            )
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
