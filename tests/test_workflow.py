@@ -130,7 +130,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,  # the whole tiny study; generous for a loaded CI machine
     )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
