@@ -207,7 +207,9 @@ def test_an_evaluation_benchmark_is_never_the_training_source(tmp_path):
     config["qa"]["source"]["languages"] = ["en", "de"]
     result = _dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert "qa.source: the training source xquad-r is also evaluation benchmark 'xquad-r'" in result.stdout + result.stderr
+    assert (
+        "qa.source: the training source xquad-r is also evaluation benchmark 'xquad-r'" in result.stdout + result.stderr
+    )
 
 
 def test_split_file_records_the_source(mlqa_like, tmp_path):
@@ -215,3 +217,22 @@ def test_split_file_records_the_source(mlqa_like, tmp_path):
     prepare_qa(qa, mlqa_like, *(tmp_path / n for n in ("p.jsonl", "e.jsonl", "r.tsv", "s.json")))
     split = read_json(tmp_path / "s.json")
     assert split["source"]["dataset"] == "mlqa-r" and split["heldout_pair_ids"] == []
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ({"kind": "hf", "path": "x", "passage": "sentence"}, "'passage' was unexpected"),
+        ({"kind": "jsonl"}, "'path' is a required property"),
+        ({"kind": "lareqa", "dataset": "mlqa-r"}, "'languages' is a required property"),
+        ({"kind": "squad", "dataset": "squad-v3"}, "'squad-v3' is not one of"),
+    ],
+)
+def test_schema_names_the_source_keys_each_kind_reads(source, problem):
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["qa"]["source"] = source
+    with pytest.raises(Exception, match=problem):
+        validate(config, str(ROOT / "config" / "schema.yaml"), set_default=True)

@@ -60,7 +60,7 @@ def load_source(qa: dict, source_path: Path | None, allow_network: bool = False)
     if kind == "hf":
         from xlir.data.sources.hf import load_hf
 
-        return load_hf(source, allow_network), skipped
+        return load_hf({k: v for k, v in source.items() if k != "max_pairs"}, allow_network), skipped
     raise InputError(f"config key qa.source.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
 
 
