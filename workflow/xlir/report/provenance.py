@@ -209,7 +209,8 @@ def mt_table(results_dir: Path, languages: list[str]) -> pd.DataFrame:
             {
                 "lang": quality.get("lang", lang),
                 "backend": quality.get("backend"),
-                "method": quality.get("method"),
+                # against human translations of the same texts, or en->xx->en round trip
+                "method": "human reference" if quality.get("method") == "reference" else quality.get("method"),
                 "segments": quality.get("n_segments", quality.get("n")),
                 "BLEU": quality.get("bleu"),
                 "chrF": quality.get("chrf"),

@@ -319,7 +319,7 @@ def data_section(doc: Document, study: Study, manifest: dict, results_dir: Path)
     doc.para(
         f"Backend: {translation.get('backend')}"
         + (f" ({translation.get('hf', {}).get('model')})" if translation.get("backend") == "huggingface" else "")
-        + ". BLEU and chrF by sacrebleu; method `reference` scores the translations against human "
+        + ". BLEU and chrF by sacrebleu; method `human reference` scores the translations against human "
         "translations of the same texts (the training source's own where it has them, else translation.references); "
         "`round-trip` means en→xx→en against the English original (consistency, not quality against human "
         "references)."
