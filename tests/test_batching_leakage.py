@@ -144,3 +144,30 @@ def test_drop_overlapping_pairs_catches_near_duplicates(tmp_path):
     )
     assert report["overlaps_by_benchmark"] == {"bench": {"exact": 0, "near": 1}}
     assert list(report["dropped"]) == ["c-0001"] and report["dropped"]["c-0001"][0]["jaccard"] >= 0.8
+
+
+def test_drop_overlapping_pairs_filters_the_dev_split_too(tmp_path):
+    """Model selection never sees an evaluation text: the dev pairs pass the same filter."""
+    write_jsonl(tmp_path / "train.jsonl", make_pairs(2))
+    dev = make_pairs(3)
+    for pair in dev:
+        pair["pair_id"] = "dev-" + pair["pair_id"]
+    dev[2]["texts"]["en"]["question"] = "Which river flows through the old city of Prague?"
+    write_jsonl(tmp_path / "dev.jsonl", dev)
+    prepared = tmp_path / "bench" / "prepared"
+    write_jsonl(
+        prepared / "questions.jsonl", [{"qid": "en:q", "text": "which river flows through the old city of prague"}]
+    )
+    write_jsonl(prepared / "candidates.jsonl", [{"cid": "en:0:0", "text": "an unrelated sentence"}])
+    report = drop_overlapping_pairs(
+        tmp_path / "train.jsonl",
+        [prepared],
+        tmp_path / "kept.jsonl",
+        tmp_path / "dropped.json",
+        dev_pairs_jsonl=tmp_path / "dev.jsonl",
+        out_dev_jsonl=tmp_path / "dev.kept.jsonl",
+    )
+    assert report["n_pairs_dropped"] == 0
+    assert report["dev"]["n_pairs_dropped"] == 1 and list(report["dev"]["dropped"]) == ["dev-c-0002"]
+    kept = [json.loads(line)["pair_id"] for line in (tmp_path / "dev.kept.jsonl").read_text().splitlines()]
+    assert kept == ["dev-c-0000", "dev-c-0001"]

@@ -26,7 +26,7 @@ rule build_demo_benchmark:
 
 rule build_dev_benchmark:
     input:
-        f"{RESULTS}/data/dev/pairs.jsonl",
+        DEV_PAIRS,
     output:
         directory(f"{RESULTS}/benchmarks/{DEV}/raw"),
     params:
@@ -93,10 +93,12 @@ rule prepare_benchmark:
 rule drop_overlapping_pairs:
     input:
         train=f"{RESULTS}/data/train/pairs.jsonl",
+        dev=f"{RESULTS}/data/dev/pairs.jsonl",
         questions=[prepared(b, "questions.jsonl") for b in BENCHMARKS],
         candidates=[prepared(b, "candidates.jsonl") for b in BENCHMARKS],
     output:
         pairs=f"{RESULTS}/data/train/pairs.zeroshot.jsonl",
+        dev=f"{RESULTS}/data/dev/pairs.zeroshot.jsonl",
         report=f"{RESULTS}/checks/dropped_training_pairs.json",
     params:
         benchmarks=BENCHMARKS,
@@ -111,7 +113,8 @@ rule drop_overlapping_pairs:
     shell:
         "xlir drop-overlapping-pairs --train {input.train} --benchmarks {params.benchmarks:q} "
         "--questions {input.questions:q} --candidates {input.candidates:q} --ngram {params.ngram} "
-        "--threshold {params.threshold} --out {output.pairs} --out-report {output.report} --log {log} 2>> {log}"
+        "--threshold {params.threshold} --dev {input.dev} --out {output.pairs} --out-dev {output.dev} "
+        "--out-report {output.report} --log {log} 2>> {log}"
 
 
 rule check_leakage:

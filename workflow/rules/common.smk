@@ -34,6 +34,9 @@ DEV_SPLIT = config["qa"]["dev"]["fraction"] > 0
 # dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
 TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
                else f"{RESULTS}/data/train/pairs.jsonl")
+# the dev pairs model selection reads, filtered the same way
+DEV_PAIRS = (f"{RESULTS}/data/dev/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
+             else f"{RESULTS}/data/dev/pairs.jsonl")
 
 _MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64,
                    "encode_precision": "fp32", "device": "cpu",

@@ -130,6 +130,8 @@ def add_drop_overlapping_pairs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidates", required=True, type=Path, nargs="+", help="each benchmark's candidates.jsonl")
     p.add_argument("--out", required=True, type=Path, help="the kept pairs (JSONL)")
     p.add_argument("--out-report", required=True, type=Path, help="dropped pair ids and what they matched (JSON)")
+    p.add_argument("--dev", type=Path, help="the dev pairs, filtered the same way")
+    p.add_argument("--out-dev", type=Path, help="the kept dev pairs (JSONL); with --dev")
 
 
 def run_drop_overlapping_pairs(a: argparse.Namespace) -> None:
@@ -141,7 +143,9 @@ def run_drop_overlapping_pairs(a: argparse.Namespace) -> None:
     prepared = {
         name: PreparedFiles(q, c, qrels=None, stats=None) for name, q, c in zip(a.benchmarks, a.questions, a.candidates)
     }
-    drop_overlapping_pairs(a.train, prepared, a.out, a.out_report, a.ngram, a.threshold)
+    if (a.dev is None) != (a.out_dev is None):
+        raise ValueError("--dev and --out-dev go together")
+    drop_overlapping_pairs(a.train, prepared, a.out, a.out_report, a.ngram, a.threshold, a.dev, a.out_dev)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

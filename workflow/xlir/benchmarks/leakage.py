@@ -126,6 +126,19 @@ def check_leakage(
     return report
 
 
+def _overlapping_pairs(pairs: list[dict], evaluation: dict[str, list], ngram: int, threshold: float) -> tuple:
+    """pair id -> the evaluation texts it matched, and exact / near counts per benchmark."""
+    texts = training_texts(pairs)
+    matches: dict[str, list[dict]] = defaultdict(list)
+    per_benchmark = {}
+    for benchmark, eval_texts in evaluation.items():
+        found = find_overlap(texts, eval_texts, ngram, threshold)
+        per_benchmark[benchmark] = {"exact": len(found["exact"]), "near": len(found["near"])}
+        for hit in found["exact"] + found["near"]:
+            matches[hit["train"].split("/", 1)[0]].append(hit)
+    return matches, per_benchmark
+
+
 def drop_overlapping_pairs(
     train_pairs_jsonl: Path,
     prepared: Mapping[str, str | Path | PreparedFiles] | list[str | Path],
@@ -133,21 +146,21 @@ def drop_overlapping_pairs(
     out_json: Path,
     ngram: int = 5,
     threshold: float = 0.8,
+    dev_pairs_jsonl: Path | None = None,
+    out_dev_jsonl: Path | None = None,
 ) -> dict:
     """Remove every training pair with any text (question or answer, any language) that
     overlaps an evaluation question or candidate of any prepared benchmark, by the same
     exact and near-duplicate tests as `check_leakage`. Writes the kept pairs and a report
-    listing the dropped pair ids with the evaluation texts they matched."""
-    pairs = read_jsonl(train_pairs_jsonl)
-    train = training_texts(pairs)
-    matches: dict[str, list[dict]] = defaultdict(list)
-    per_benchmark = {}
+    listing the dropped pair ids with the evaluation texts they matched. The dev pairs
+    (model selection) go through the same filter when given: selection never sees an
+    evaluation text either."""
+    evaluation = {}
     for benchmark, files in _by_benchmark(prepared).items():
         questions, candidates = evaluation_texts(files, f"{benchmark} ")
-        found = find_overlap(train, questions + candidates, ngram, threshold)
-        per_benchmark[benchmark] = {"exact": len(found["exact"]), "near": len(found["near"])}
-        for hit in found["exact"] + found["near"]:
-            matches[hit["train"].split("/", 1)[0]].append(hit)
+        evaluation[benchmark] = questions + candidates
+    pairs = read_jsonl(train_pairs_jsonl)
+    matches, per_benchmark = _overlapping_pairs(pairs, evaluation, ngram, threshold)
     kept = [p for p in pairs if p["pair_id"] not in matches]
     report = {
         "n_pairs_in": len(pairs),
@@ -158,12 +171,28 @@ def drop_overlapping_pairs(
         "overlaps_by_benchmark": per_benchmark,
         "dropped": {pair_id: hits for pair_id, hits in sorted(matches.items())},
     }
+    if dev_pairs_jsonl is not None:
+        if out_dev_jsonl is None:
+            raise ValueError("drop_overlapping_pairs: dev pairs given without out_dev_jsonl")
+        dev = read_jsonl(dev_pairs_jsonl)
+        dev_matches, _ = _overlapping_pairs(dev, evaluation, ngram, threshold)
+        dev_kept = [p for p in dev if p["pair_id"] not in dev_matches]
+        report["dev"] = {
+            "n_pairs_in": len(dev),
+            "n_pairs_kept": len(dev_kept),
+            "n_pairs_dropped": len(dev_matches),
+            "dropped": {pair_id: hits for pair_id, hits in sorted(dev_matches.items())},
+        }
+        write_jsonl(out_dev_jsonl, dev_kept)
     write_jsonl(out_jsonl, kept)
     write_json(out_json, report)
     log.info(
-        "zero-shot filter: dropped %d of %d training pairs that overlap the evaluation data (%s)",
+        "zero-shot filter: dropped %d of %d training pairs%s that overlap the evaluation data (%s)",
         len(matches),
         len(pairs),
+        f" and {report['dev']['n_pairs_dropped']} of {report['dev']['n_pairs_in']} dev pairs"
+        if "dev" in report
+        else "",
         ", ".join(f"{b}: {c['exact']} exact, {c['near']} near" for b, c in per_benchmark.items()),
     )
     return report

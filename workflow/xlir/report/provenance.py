@@ -266,6 +266,11 @@ def dropped_pairs_text(results_dir: Path) -> str | None:
         f"because one of their texts overlaps an evaluation question or candidate "
         f"(leakage.drop_overlapping_pairs){': ' + listed if listed else ''}. The check below ran on the "
         f"{report['n_pairs_kept']} pairs kept."
+        + (
+            f" The same filter dropped {report['dev']['n_pairs_dropped']} of {report['dev']['n_pairs_in']} dev pairs."
+            if "dev" in report
+            else ""
+        )
     )
 
 
