@@ -501,3 +501,28 @@ def test_model_without_pooler_and_inside_a_wrapper():
     assert [r["layer"] for r in rows] == list(range(L + 1))  # no layer L + 1 row without a pooler
     lrs = group_lrs(build_param_groups(wrapper, spec, BASE_LR, WD))
     assert lrs[L] == pytest.approx(BASE_LR * 0.8)
+
+
+def test_relative_depth_profiles_match_across_model_depths():
+    """depth: relative puts the same lr multiplier at the same fraction of the stack."""
+    from xlir.train.variants import parse_variant
+
+    absolute = parse_variant({"name": "d", "kind": "decay", "gamma": 0.9})
+    relative = parse_variant({"name": "r", "kind": "decay", "gamma": 0.9, "depth": "relative"})
+    # on the 12-block reference stack the two are the same profile
+    layers = range(14)
+    assert [relative.lr_scale(i, 12) for i in layers] == pytest.approx([absolute.lr_scale(i, 12) for i in layers])
+    for blocks in (12, 24, 36):
+        assert relative.lr_scale(0, blocks) == pytest.approx(0.9**13)  # embeddings: the same at every depth
+        assert relative.lr_scale(blocks + 1, blocks) == 1.0  # the top trains at the base lr
+    # halfway up a 25- and a 51-block stack: the same multiplier
+    assert relative.lr_scale(13, 25) == pytest.approx(relative.lr_scale(26, 51)) == pytest.approx(0.9**6.5)
+    # absolute decay shrinks the bottom with depth (the size-axis confound)
+    assert absolute.lr_scale(0, 36) == pytest.approx(0.9**37)
+    assert absolute.lr_scale(0, 36) < relative.lr_scale(0, 36)
+    grow = parse_variant({"name": "g", "kind": "grow", "gamma": 0.8, "depth": "relative", "reference_layers": 24})
+    assert grow.lr_scale(25, 24) == pytest.approx(0.8**25) and grow.lr_scale(49, 48) == pytest.approx(0.8**25)
+    with pytest.raises(ValueError, match="reference_layers"):
+        parse_variant({"name": "x", "kind": "decay", "gamma": 0.9, "reference_layers": 24})
+    with pytest.raises(ValueError, match="depth"):
+        parse_variant({"name": "x", "kind": "decay", "gamma": 0.9, "depth": "fractional"})

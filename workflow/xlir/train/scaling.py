@@ -13,7 +13,9 @@ wrappers (peft's `base_model.model.`, a dual encoder's `encoder.`) do not matter
 Variants (`kind`):
 - `uniform`: every layer gets the base learning rate (the baseline).
 - `decay` (gamma): lr_l = lr * gamma ** (L + 1 - l) (ELECTRA / BEiT layer-wise
-  learning-rate decay); `grow` (gamma) is its mirror: lr_l = lr * gamma ** l.
+  learning-rate decay); `grow` (gamma) is its mirror: lr_l = lr * gamma ** l. With
+  `depth: relative` the exponent is scaled by (R + 1) / (L + 1) (R = `reference_layers`,
+  12): the same multiplier at the same fraction of the stack for every depth.
 - `freeze` (k): layers 0 .. k-1 are frozen, the others train at the base lr.
 - `lora` (profile, rank, ...): peft LoRA on the query/key/value and dense
   projections of the transformer blocks, base weights frozen. `uniform` uses

@@ -16,14 +16,17 @@ from typing import Any
 KINDS = ("uniform", "decay", "grow", "freeze", "lora")
 LORA_PROFILES = ("uniform", "linear", "exp")
 DIRECTIONS = ("increasing", "decreasing")
+DEPTHS = ("absolute", "relative")
+#: `depth: relative` profiles equal the absolute ones on a stack of this many blocks
+DEFAULT_REFERENCE_LAYERS = 12
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 COMMON_KEYS = ("name", "kind", "description")
 KIND_KEYS = {
     "uniform": (),
-    "decay": ("gamma",),
-    "grow": ("gamma",),
+    "decay": ("gamma", "depth", "reference_layers"),
+    "grow": ("gamma", "depth", "reference_layers"),
     "freeze": ("k",),
     "lora": ("profile", "rank", "alpha", "min_rank", "direction", "dropout"),
 }
@@ -43,6 +46,8 @@ class VariantSpec:
     min_rank: int | None = None
     direction: str | None = None
     dropout: float | None = None
+    depth: str | None = None
+    reference_layers: int | None = None
     description: str | None = None
 
     @property
@@ -50,11 +55,19 @@ class VariantSpec:
         return self.kind == "lora"
 
     def lr_scale(self, layer: int, num_layers: int) -> float:
-        """Multiplier of the base learning rate for layer id `layer` (0 .. L + 1)."""
+        """Multiplier of the base learning rate for layer id `layer` (0 .. L + 1).
+
+        `depth: relative` measures depth as a fraction of the stack, so a profile puts the
+        same multiplier at the same fraction of a 12-, 24- or 36-block model: the exponent
+        is scaled by (R + 1) / (L + 1), R = `reference_layers` (12), and the profile equals
+        the absolute one on an R-block model (embeddings, layer 0: gamma ** (R + 1) in both)."""
+        scale = 1.0
+        if self.depth == "relative":
+            scale = (int(self.reference_layers or DEFAULT_REFERENCE_LAYERS) + 1) / (num_layers + 1)
         if self.kind == "decay":
-            return float(self.gamma) ** (num_layers + 1 - layer)
+            return float(self.gamma) ** ((num_layers + 1 - layer) * scale)
         if self.kind == "grow":
-            return float(self.gamma) ** layer
+            return float(self.gamma) ** (layer * scale)
         return 1.0
 
     def to_dict(self) -> dict:
@@ -109,6 +122,17 @@ def parse_variant(d: dict | VariantSpec) -> VariantSpec:
         if not is_number(gamma) or not 0.0 < gamma <= 1.0:
             raise _bad(name, "gamma", gamma, "a number in (0, 1]")
         fields["gamma"] = float(gamma)
+        depth = d.get("depth")
+        if depth is not None and depth not in DEPTHS:
+            raise _bad(name, "depth", depth, f"one of {', '.join(DEPTHS)}")
+        if depth == "relative":
+            fields["depth"] = depth
+            reference = d.get("reference_layers", DEFAULT_REFERENCE_LAYERS)
+            if not is_int(reference) or reference < 1:
+                raise _bad(name, "reference_layers", reference, "an integer >= 1 (blocks of the reference stack)")
+            fields["reference_layers"] = reference
+        elif "reference_layers" in d:
+            raise ValueError(f"variant {name!r}: key 'reference_layers' only applies with depth: relative")
     elif kind == "freeze":
         k = d["k"]
         if not is_int(k) or k < 0:
