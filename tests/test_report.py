@@ -352,3 +352,25 @@ def test_dropped_training_pairs_are_listed(tmp_path):
     assert "2 of 534 training pairs were dropped" in text and "532 pairs kept" in text
     assert 'trivia-0161 (exact: mlqa-r candidate en:39:2, "George.")' in text
     assert 'trivia-0200 (Jaccard 0.83: xquad-r question de:7, "Wer war es?")' in text
+
+
+def test_lora_update_norm_figure(tmp_path):
+    import json
+
+    from xlir.report import figures
+    from xlir.report.grid import Run
+
+    runs = []
+    for seed in (1, 2):
+        for variant, norms in (("lora-uniform", {"0": 0.1, "1": 0.1}), ("lora-linear", {"0": 0.05, "1": 0.2})):
+            folder = tmp_path / variant / str(seed)
+            folder.mkdir(parents=True)
+            (folder / "train_summary.json").write_text(json.dumps({"lora_update_norms": norms}))
+            runs.append(Run("m", variant, "hybrid", seed, str(folder)))
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "train_summary.json").write_text("{}")
+    runs.append(Run("m", "uniform", "hybrid", 1, str(tmp_path / "u")))
+    (tmp_path / "figures").mkdir()
+    assert figures.lora_update_norms(runs, tmp_path / "figures") == "lora_update_norms"
+    assert (tmp_path / "figures" / "lora_update_norms.png").stat().st_size > 0
+    assert figures.lora_update_norms(runs[-1:], tmp_path / "figures") is None  # no LoRA run: no figure

@@ -526,3 +526,42 @@ def test_relative_depth_profiles_match_across_model_depths():
         parse_variant({"name": "x", "kind": "decay", "gamma": 0.9, "reference_layers": 24})
     with pytest.raises(ValueError, match="depth"):
         parse_variant({"name": "x", "kind": "decay", "gamma": 0.9, "depth": "fractional"})
+
+
+@pytest.mark.parametrize("mode", ["fixed", "rslora"])
+def test_lora_alpha_modes_set_the_scaling_per_block(mode):
+    """proportional keeps alpha / r (tested above); fixed gives alpha / r_l, rslora alpha / sqrt(r_l)."""
+    spec = lora_spec("exp", alpha_mode=mode)
+    assert spec.alpha_mode == mode and lora_spec("exp", alpha_mode="proportional").alpha_mode is None
+    ranks = lora_rank_allocation(spec, tiny_bert())
+    model = apply_lora(tiny_bert(), spec)
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "r", {}):
+            r = ranks[int(name.split("layer.")[1].split(".")[0])]
+            expected = 16 / r if mode == "fixed" else 16 / r**0.5
+            assert module.scaling["default"] == pytest.approx(expected), name
+    with pytest.raises(ValueError, match="alpha_mode"):
+        lora_spec("exp", alpha_mode="sqrt")
+
+
+def test_lora_update_norms_are_the_blocks_scaled_delta_norms():
+    import torch
+
+    from xlir.train.scaling import lora_update_norms
+
+    torch.manual_seed(0)
+    model = apply_lora(tiny_bert(), lora_spec("linear"))
+    assert set(lora_update_norms(model).values()) == {0.0}  # B starts at zero: no update yet
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_()
+    norms = lora_update_norms(model)
+    assert sorted(norms) == list(range(L))
+    expected = 0.0
+    for name, module in model.named_modules():
+        if ".layer.1." in name + "." and hasattr(module, "lora_A") and "default" in getattr(module, "r", {}):
+            delta = (
+                module.scaling["default"] * module.lora_B["default"].weight @ module.lora_A["default"].weight
+            ).detach()
+            expected += float(delta.pow(2).sum())
+    assert norms[1] == pytest.approx(expected**0.5, rel=1e-5)

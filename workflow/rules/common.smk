@@ -252,6 +252,8 @@ def training_params(model):
     t = config["training"]
     keys = ("lr", "weight_decay", "temperature", "warmup_ratio", "max_grad_norm", "freeze_word_embeddings")
     params = {k: t[k] for k in keys}
+    if t.get("lora_lr") is not None:  # only when set: the other runs' params stay as they were
+        params["lora_lr"] = t["lora_lr"]
     defaults = _TrainOptions().to_dict()
     params.update({k: v for k, v in train_options(model).items() if v != defaults[k]})
     return params

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from xlir.common.io import read_tsv  # noqa: E402
+from xlir.common.io import read_json, read_tsv  # noqa: E402
 from xlir.report.grid import SETTINGS, Run, Study, group_label, metric_label  # noqa: E402
 
 OUTCOME_COLORS = {"better": "#1a7f37", "worse": "#cf222e", "indistinguishable": "#6e7781"}
@@ -303,6 +303,34 @@ def layer_profiles(runs: list[Run], figures_dir: Path) -> str | None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save(fig, figures_dir, "layer_profiles")
+
+
+def lora_update_norms(runs: list[Run], figures_dir: Path) -> str | None:
+    """||dW||_F of the LoRA update per block (train_summary.json, `lora_update_norms`), one line
+    per LoRA variant (mean over its runs), so a rank profile's step size is seen beside its ranks."""
+    norms: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        if not run.trained:
+            continue
+        summary = read_json(Path(run.dir) / "train_summary.json")
+        if summary.get("lora_update_norms"):
+            norms.setdefault((run.model, run.variant), []).append(summary["lora_update_norms"])
+    if not norms:
+        return None
+    several_models = len({model for model, _ in norms}) > 1
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (model, variant), per_run in norms.items():
+        blocks = sorted({int(b) for n in per_run for b in n})
+        mean = [np.mean([n[str(b)] for n in per_run if str(b) in n]) for b in blocks]
+        label = f"{model} {variant}" if several_models else variant
+        ax.plot(blocks, mean, marker="o", markersize=4, label=f"{label} ({len(per_run)} run(s))")
+    ax.set_xlabel("block (0 = the lowest transformer block)")
+    ax.set_ylabel("||scaling * B A||_F of the block")
+    ax.set_title("LoRA update norm by block")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save(fig, figures_dir, "lora_update_norms")
 
 
 def loss_curves(runs: list[Run], figures_dir: Path) -> str | None:

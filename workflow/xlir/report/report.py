@@ -285,6 +285,13 @@ def training_section(doc: Document, study: Study, figures_dir: Path) -> None:
         table = pd.DataFrame(read_tsv(Path(run.dir) / "param_groups.tsv"))
         doc.para(f"`{run.variant}` ({study.variant_note(run.variant)}): {spec}")
         doc.table(table, collapsed=f"parameter groups of {run.variant} ({len(table)} layers)")
+    norms = figures.lora_update_norms(trained, figures_dir)
+    if norms:
+        doc.figure(
+            norms,
+            "LoRA update norm ||dW||_F per block: with proportional alpha a higher-rank block also takes a larger "
+            "step; alpha_mode fixed or rslora separates capacity from step size",
+        )
     doc.heading("Training")
     doc.figure(figures.loss_curves(trained, figures_dir), "training loss curves (InfoNCE, in-batch negatives)")
     summaries = []

@@ -58,16 +58,19 @@ def run_train(a: argparse.Namespace) -> None:
     from xlir.train.variants import parse_variant
 
     t = a.training
+    spec = parse_variant(a.variant)
+    # a LoRA variant trains at training.lora_lr where one is set (LoRA's own learning rate)
+    lr = t["lora_lr"] if spec.is_lora and t.get("lora_lr") else t["lr"]
     train(
         a.model,
         a.train,
         a.plan,
-        parse_variant(a.variant),
+        spec,
         a.out_model,
         a.out_param_groups,
         a.out_log,
         a.out_summary,
-        lr=t["lr"],
+        lr=lr,
         weight_decay=t["weight_decay"],
         temperature=t["temperature"],
         warmup_ratio=t["warmup_ratio"],

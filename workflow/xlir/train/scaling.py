@@ -211,9 +211,12 @@ def lora_rank_allocation(spec: VariantSpec, model: nn.Module) -> dict[int, int]:
 
 def lora_config(spec: VariantSpec, model: nn.Module, ranks: dict[int, int] | None = None):
     """The peft `LoraConfig` of a LoRA variant for `model`: rank `spec.rank` and alpha `spec.alpha`
-    by default, the per-block ranks of the profile in `rank_pattern` and alpha = ratio * rank in
-    `alpha_pattern` (the same alpha / rank in every block, so the LoRA scaling is comparable
-    across layers), the family's target modules (`Architecture.lora_target_regex`).
+    by default, the per-block ranks of the profile in `rank_pattern`, and per block alpha by
+    `spec.alpha_mode`: proportional (default) alpha_l = (alpha / rank) * r_l, the same scaling
+    alpha_l / r_l in every block (a larger rank then takes larger steps, ||dW|| ~ sqrt(r));
+    fixed alpha_l = alpha (scaling alpha / r_l); rslora alpha_l = alpha with peft's
+    `use_rslora` (scaling alpha / sqrt(r_l), rank-stabilised). The family's target modules
+    (`Architecture.lora_target_regex`).
 
     peft matches `rank_pattern` / `alpha_pattern` keys as regexes against a suffix of the module
     name (`(.*\\.)?(key)$`), so the key `layer\\.3\\..*` (`block\\.3\\..*` for T5) selects block 3
@@ -222,16 +225,40 @@ def lora_config(spec: VariantSpec, model: nn.Module, ranks: dict[int, int] | Non
 
     arch = architectures.for_model(model)
     ranks = ranks or lora_rank_allocation(spec, model)
-    ratio = spec.alpha / spec.rank
+    mode = spec.alpha_mode or "proportional"
+    if mode == "proportional":
+        alphas = {block: spec.alpha / spec.rank * rank for block, rank in ranks.items()}
+    else:  # fixed: alpha / r_l falls with rank; rslora: alpha / sqrt(r_l) (peft use_rslora)
+        alphas = {block: spec.alpha for block in ranks}
     return LoraConfig(
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         bias="none",
         target_modules=arch.lora_target_regex,
+        use_rslora=mode == "rslora",
         rank_pattern={arch.block_pattern(block): rank for block, rank in ranks.items()},
-        alpha_pattern={arch.block_pattern(block): ratio * rank for block, rank in ranks.items()},
+        alpha_pattern={arch.block_pattern(block): alpha for block, alpha in alphas.items()},
     )
+
+
+def lora_update_norms(model: nn.Module) -> dict[int, float]:
+    """Block index -> Frobenius norm of the block's LoRA update, sqrt(sum over its adapted
+    matrices of ||scaling * B @ A||_F^2): the step a rank profile took at each depth, to tell
+    its effect on capacity from its effect on step size."""
+    arch = architectures.for_model(model)
+    squares: dict[int, float] = defaultdict(float)
+    for name, module in model.named_modules():
+        lora_a, lora_b = getattr(module, "lora_A", None), getattr(module, "lora_B", None)
+        if not isinstance(lora_a, nn.ModuleDict) or not lora_a:
+            continue
+        block = arch.block_index(name + ".lora_A.x")
+        if block is None:
+            continue
+        for adapter, a in lora_a.items():
+            delta = lora_b[adapter].weight.detach().float() @ a.weight.detach().float()
+            squares[block] += float((module.scaling[adapter] * delta).pow(2).sum())
+    return {block: round(value**0.5, 6) for block, value in sorted(squares.items())}
 
 
 def apply_lora(model: nn.Module, spec: VariantSpec) -> nn.Module:

@@ -214,7 +214,7 @@ def _train(
             },
             max_length=max_length,
         )
-        _save_model(
+        update_norms = _save_model(
             encoder,
             state,
             model_dir,
@@ -224,6 +224,8 @@ def _train(
             max_seq_length=export["max_seq_length"],
             card_facts=facts,
         )
+        if update_norms:
+            summary["lora_update_norms"] = {str(block): norm for block, norm in update_norms.items()}
         write_json(out_summary, summary)
         log.info(
             "trained %d steps in %.1fs; loss %.3f -> %.3f",
@@ -339,17 +341,20 @@ def _save_model(
     *,
     max_seq_length: int | None = None,
     card_facts: dict | None = None,
-) -> None:
+) -> dict[int, float] | None:
     """Write the trained backbone (LoRA merged, safetensors), the tokenizer and the
     sentence-transformers files (`max_seq_length`, default the encoder's max_length) to
     `out_model_dir` atomically; a LoRA run's peft adapter goes to `adapter/` beside them,
-    and with `card_facts` (see `xlir.train.model_card.render_model_card`) the model card to `README.md`."""
+    and with `card_facts` (see `xlir.train.model_card.render_model_card`) the model card to `README.md`.
+    Returns a LoRA run's per-block update norms ||dW||_F (`scaling.lora_update_norms`), else None."""
     backbone = _main_backbone(encoder, state, model_dir, spec, freeze_word_embeddings)
     max_seq_length = max_seq_length or encoder.max_length
+    update_norms = None
     with atomic_dir(out_model_dir) as tmp:
         lora_ranks = None
         if spec.is_lora:
             lora_ranks = scaling.lora_ranks_of_model(backbone)
+            update_norms = scaling.lora_update_norms(backbone)
             _save_adapter(backbone, tmp / ADAPTER_DIR, model_dir)
         backbone = scaling.merge_and_unload(backbone)
         backbone.save_pretrained(str(tmp), safe_serialization=True)
@@ -365,6 +370,7 @@ def _save_model(
                 "lora_ranks": lora_ranks,
             }
             write_model_card(tmp / "README.md", facts, spec, _base_card(model_dir))
+    return update_norms
 
 
 def _save_adapter(backbone, adapter_dir: Path, model_dir: Path) -> None:

@@ -17,6 +17,9 @@ KINDS = ("uniform", "decay", "grow", "freeze", "lora")
 LORA_PROFILES = ("uniform", "linear", "exp")
 DIRECTIONS = ("increasing", "decreasing")
 DEPTHS = ("absolute", "relative")
+#: how a LoRA block's alpha relates to its rank (`lora_config`): proportional keeps alpha / r
+#: (today's default), fixed keeps alpha, rslora scales by alpha / sqrt(r) (peft `use_rslora`)
+ALPHA_MODES = ("proportional", "fixed", "rslora")
 #: `depth: relative` profiles equal the absolute ones on a stack of this many blocks
 DEFAULT_REFERENCE_LAYERS = 12
 
@@ -28,7 +31,7 @@ KIND_KEYS = {
     "decay": ("gamma", "depth", "reference_layers"),
     "grow": ("gamma", "depth", "reference_layers"),
     "freeze": ("k",),
-    "lora": ("profile", "rank", "alpha", "min_rank", "direction", "dropout"),
+    "lora": ("profile", "rank", "alpha", "min_rank", "direction", "dropout", "alpha_mode"),
 }
 REQUIRED_KEYS = {"uniform": (), "decay": ("gamma",), "grow": ("gamma",), "freeze": ("k",), "lora": ("rank",)}
 DEFAULT_LORA_DROPOUT = 0.1
@@ -48,6 +51,7 @@ class VariantSpec:
     dropout: float | None = None
     depth: str | None = None
     reference_layers: int | None = None
+    alpha_mode: str | None = None
     description: str | None = None
 
     @property
@@ -152,6 +156,11 @@ def parse_variant(d: dict | VariantSpec) -> VariantSpec:
         if not is_number(dropout) or not 0.0 <= dropout < 1.0:
             raise _bad(name, "dropout", dropout, "a number in [0, 1)")
         fields.update(rank=rank, profile=profile, alpha=float(alpha), dropout=float(dropout))
+        alpha_mode = d.get("alpha_mode")
+        if alpha_mode is not None and alpha_mode not in ALPHA_MODES:
+            raise _bad(name, "alpha_mode", alpha_mode, f"one of {', '.join(ALPHA_MODES)}")
+        if alpha_mode not in (None, "proportional"):
+            fields["alpha_mode"] = alpha_mode
         if profile == "uniform":
             for key in ("min_rank", "direction"):
                 if key in d:
