@@ -565,3 +565,27 @@ def test_lora_update_norms_are_the_blocks_scaled_delta_norms():
             ).detach()
             expected += float(delta.pow(2).sum())
     assert norms[1] == pytest.approx(expected**0.5, rel=1e-5)
+
+
+def test_mean_lr_matched_uniform_control():
+    """A uniform control at the decay profile's parameter-weighted mean lr multiplier."""
+    from xlir.train.scaling import build_param_groups, mean_lr_multiplier, prepare_model_for_variant
+
+    decay = parse_variant({"name": "decay-0.8", "kind": "decay", "gamma": 0.8})
+    model = prepare_model_for_variant(tiny_bert(), decay, False)
+    groups = build_param_groups(model, decay, 1e-3, 0.01)
+    weighted = sum(g["lr"] * sum(p.numel() for p in g["params"]) for g in groups)
+    count = sum(p.numel() for g in groups for p in g["params"])
+    multiplier = mean_lr_multiplier(model, decay)
+    assert multiplier == pytest.approx(weighted / count / 1e-3) and 0 < multiplier < 1
+    control = parse_variant(
+        {"name": "uniform-matched", "kind": "uniform", "match_mean_lr_of": "decay-0.8", "matched": decay.to_dict()}
+    )
+    model = prepare_model_for_variant(tiny_bert(), control, False)
+    lrs = {g["lr"] for g in build_param_groups(model, control, 1e-3, 0.01)}
+    assert len(lrs) == 1 and lrs.pop() == pytest.approx(1e-3 * multiplier)
+    assert mean_lr_multiplier(model, parse_variant({"name": "u", "kind": "uniform"})) == 1.0
+    with pytest.raises(ValueError, match="a decay or grow variant"):
+        parse_variant(
+            {"name": "x", "kind": "uniform", "match_mean_lr_of": "u", "matched": {"name": "u", "kind": "uniform"}}
+        )

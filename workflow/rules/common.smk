@@ -22,6 +22,24 @@ SEEDS = [int(s) for s in config["seeds"]]
 BENCHMARKS = list(config["benchmarks"])
 #: every configured variant parsed once, at the edge (xlir.train.variants); errors name the variant and key
 VARIANT_SPECS = {name: parse_variant({"name": name, **spec}) for name, spec in config["variants"].items()}
+
+
+
+def _resolve_matched_controls(specs):
+    """A uniform control with `match_mean_lr_of: <variant>` carries that decay / grow variant's
+    config, so its train job can weight the profile's multipliers by the model's parameters."""
+    for name, spec in list(specs.items()):
+        target = spec.match_mean_lr_of
+        if target is None:
+            continue
+        if target not in specs or specs[target].kind not in ("decay", "grow"):
+            raise ValueError(f"config key variants.{name}.match_mean_lr_of: '{target}' is not a decay or grow "
+                             f"variant of this config ({', '.join(n for n, s in specs.items() if s.kind in ('decay', 'grow'))})")
+        specs[name] = parse_variant({**spec.to_dict(), "matched": specs[target].to_dict()})
+    return specs
+
+
+VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
 MT_LANGS = list(config["translation"]["languages"])
 TRAIN_LANGS = list(config["training"]["languages"])
 # the training languages machine translation fills (where a source pair lacks them)

@@ -281,9 +281,14 @@ def training_section(doc: Document, study: Study, figures_dir: Path) -> None:
         if run.variant in seen:
             continue
         seen.add(run.variant)
-        spec = json.dumps(study.variant_spec(run.variant).to_dict(), sort_keys=True)
+        variant = study.variant_spec(run.variant)
+        spec = json.dumps(variant.to_dict(), sort_keys=True)
         table = pd.DataFrame(read_tsv(Path(run.dir) / "param_groups.tsv"))
-        doc.para(f"`{run.variant}` ({study.variant_note(run.variant)}): {spec}")
+        multiplier = training_data.mean_lr_multiplier(table, study.config.get("training", {}), variant.is_lora)
+        doc.para(
+            f"`{run.variant}` ({study.variant_note(run.variant)}): {spec}; parameter-weighted mean lr multiplier "
+            f"{multiplier:.3f} (the overall learning rate relative to the base lr)"
+        )
         doc.table(table, collapsed=f"parameter groups of {run.variant} ({len(table)} layers)")
     norms = figures.lora_update_norms(trained, figures_dir)
     if norms:

@@ -81,3 +81,14 @@ def dev_table(runs: list[Run], metric: str = "map") -> pd.DataFrame:
             row[f"dev {metric} {setting}"] = value
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mean_lr_multiplier(param_groups: pd.DataFrame, training: dict, is_lora: bool) -> float:
+    """The parameter-weighted mean of a run's per-layer learning rates over its trainable
+    parameters (param_groups.tsv), relative to its base lr (training.lora_lr for LoRA where set)."""
+    base = float(training.get("lora_lr") or training.get("lr") or 1.0) if is_lora else float(training.get("lr") or 1.0)
+    trainable = param_groups["trainable"].astype(float)
+    lr = param_groups["lr"].astype(float)
+    if trainable.sum() == 0:
+        return float("nan")
+    return float((trainable * lr).sum() / trainable.sum() / base)

@@ -162,5 +162,7 @@ def learning_rate_mapping(model: nn.Module, variant: VariantSpec | dict, lr: flo
         raise ValueError(f"variant {spec.name!r}: the model has no trainable parameters")
     order = [num_layers + 1, *range(1, num_layers + 1), 0]
     return {
-        layer_regex(model, layer): scaling.layer_lr(spec, layer, num_layers, lr) for layer in order if layer in present
+        layer_regex(model, layer): scaling.layer_lr(spec, layer, num_layers, lr, model)
+        for layer in order
+        if layer in present
     }

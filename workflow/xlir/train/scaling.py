@@ -38,7 +38,7 @@ from torch import nn
 from xlir.common.io import get_logger, write_tsv
 from xlir.model import architectures
 from xlir.model.architectures import Architecture
-from xlir.train.variants import VariantSpec, is_int
+from xlir.train.variants import VariantSpec, is_int, parse_variant
 
 log = get_logger(__name__)
 
@@ -350,8 +350,30 @@ def prepare_model_for_variant(model: nn.Module, spec: VariantSpec, freeze_word_e
 # --------------------------------------------------------------------------- optimizer groups
 
 
-def layer_lr(spec: VariantSpec, layer: int, num_layers: int, base_lr: float) -> float:
+def layer_lr(spec: VariantSpec, layer: int, num_layers: int, base_lr: float, model: nn.Module | None = None) -> float:
+    """The learning rate of layer id `layer`. A mean-lr-matched uniform control (`matched`) trains
+    every layer at the parameter-weighted mean multiplier of its decay / grow variant on `model`."""
+    if spec.matched:
+        if model is None:
+            raise ValueError(f"variant {spec.name!r}: a mean-lr-matched control needs the model to weight layers")
+        return base_lr * mean_lr_multiplier(model, parse_variant(spec.matched))
     return base_lr * spec.lr_scale(layer, num_layers)
+
+
+def mean_lr_multiplier(model: nn.Module, spec: VariantSpec) -> float:
+    """The parameter-weighted mean of `spec`'s lr multipliers over the model's trainable
+    parameters (1.0 for uniform): the overall learning rate a layer-wise profile amounts to.
+    Call after `prepare_model_for_variant` (frozen parameters do not count)."""
+    num_layers = num_transformer_layers(model)
+    arch = architectures.for_model(model)
+    weights: dict[int, int] = defaultdict(int)
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            weights[layer_id_for_name(name, num_layers, arch)] += param.numel()
+    total = sum(weights.values())
+    if not total:
+        raise ValueError(f"variant {spec.name!r}: the model has no trainable parameters")
+    return sum(n * spec.lr_scale(layer, num_layers) for layer, n in weights.items()) / total
 
 
 def build_param_groups(model: nn.Module, spec: VariantSpec, base_lr: float, weight_decay: float) -> list[dict]:
@@ -385,7 +407,7 @@ def build_param_groups(model: nn.Module, spec: VariantSpec, base_lr: float, weig
         raise ValueError(f"variant {spec.name!r}: the model has no LoRA parameters; call apply_lora first")
     groups = []
     for (layer, decay), named in sorted(buckets.items(), key=lambda item: (item[0][0], not item[0][1])):
-        lr = layer_lr(spec, layer, num_layers, base_lr)
+        lr = layer_lr(spec, layer, num_layers, base_lr, model)
         groups.append(
             {
                 "params": [p for _, p in named],
@@ -440,7 +462,7 @@ def param_group_table(
                 "layer": layer,
                 "parameters": total[layer],
                 "trainable": trainable[layer],
-                "lr": layer_lr(spec, layer, num_layers, base_lr) if trainable[layer] else 0.0,
+                "lr": layer_lr(spec, layer, num_layers, base_lr, model) if trainable[layer] else 0.0,
                 "weight_decay": wd,
                 "lora_rank": rank,
             }

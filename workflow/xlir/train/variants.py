@@ -27,7 +27,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 COMMON_KEYS = ("name", "kind", "description")
 KIND_KEYS = {
-    "uniform": (),
+    "uniform": ("match_mean_lr_of",),
     "decay": ("gamma", "depth", "reference_layers"),
     "grow": ("gamma", "depth", "reference_layers"),
     "freeze": ("k",),
@@ -52,6 +52,10 @@ class VariantSpec:
     depth: str | None = None
     reference_layers: int | None = None
     alpha_mode: str | None = None
+    #: uniform: the name of a decay / grow variant whose parameter-weighted mean lr multiplier this
+    #: control trains at (its config is resolved into `matched` when the workflow loads)
+    match_mean_lr_of: str | None = None
+    matched: dict | None = None
     description: str | None = None
 
     @property
@@ -108,6 +112,8 @@ def parse_variant(d: dict | VariantSpec) -> VariantSpec:
     if kind not in KINDS:
         raise _bad(name, "kind", kind, f"one of {', '.join(KINDS)}")
     allowed = COMMON_KEYS + KIND_KEYS[kind]
+    if "matched" in d and kind == "uniform":
+        allowed = allowed + ("matched",)
     for key in d:
         if key not in allowed:
             raise ValueError(
@@ -121,6 +127,17 @@ def parse_variant(d: dict | VariantSpec) -> VariantSpec:
         raise _bad(name, "description", description, "a string")
     fields: dict[str, Any] = {"name": name, "kind": kind, "description": description}
 
+    if kind == "uniform" and d.get("match_mean_lr_of") is not None:
+        target = d["match_mean_lr_of"]
+        if not isinstance(target, str) or not target:
+            raise _bad(name, "match_mean_lr_of", target, "the name of a decay or grow variant")
+        fields["match_mean_lr_of"] = target
+        matched = d.get("matched")
+        if matched is not None:
+            spec = parse_variant(matched)
+            if spec.kind not in ("decay", "grow"):
+                raise _bad(name, "match_mean_lr_of", target, "a decay or grow variant (a per-layer lr profile)")
+            fields["matched"] = spec.to_dict()
     if kind in ("decay", "grow"):
         gamma = d["gamma"]
         if not is_number(gamma) or not 0.0 < gamma <= 1.0:
