@@ -92,6 +92,11 @@ def test_known_differences_are_found(study_dir):
     assert (main.n_queries == N_IDS).all() and (main.n_seeds == 2).all() and not main.single_seed.any()
     assert set(main[main.setting == "cross-lingual"].n_pairs) == {6}
     assert all(len(str(d).split(";")) == 2 for d in main.seed_deltas)
+    assert main.seed_level.all() and set(main.inference) == {"recipes (2 seeds)"}
+    assert (main.permutations == 0).all() and (main.p_floor == 0).all() and main.resolution_ok.all()
+    assert ((main.boot_ci_low <= main.delta) & (main.delta <= main.boot_ci_high)).all()
+    assert (main.family_size == 9).all()  # 3 variants x 3 settings
+    assert set(main.holm_family) == {"demo|scaling|all|map"}
     bias = table[
         (table.family == "sampling") & (table.metric == "rank_distance") & (table.control_sampling == "xx")
     ].iloc[0]
@@ -206,8 +211,15 @@ def test_single_seed_is_said(tmp_path):
     finally:
         os.chdir(cwd)
     assert table.single_seed.all() and set(table.seeds.astype(str)) == {"7"}
+    assert not table.seed_level.any() and set(table.inference) == {"checkpoints (1 seed)"}
+    # the sign-flip test's permutations are raised with the Holm family (3 scaling comparisons x 3 settings)
+    scaling = table[table.family == "scaling"]
+    assert (scaling.permutations == 1799).all()  # ceil(10 * 9 / 0.05) - 1 > report.permutations = 400
+    assert (scaling.p_holm_floor <= 0.005 + 1e-12).all() and scaling.resolution_ok.all()
     verdict = (tmp_path / "report/verdict.md").read_text(encoding="utf-8")
-    assert "single seed (7)" in verdict
+    assert "single seed (7): this compares two checkpoints, not two recipes" in verdict
+    markdown = (tmp_path / "report/index.md").read_text(encoding="utf-8")
+    assert "two checkpoints, not two recipes" in markdown and "alpha / 10" in markdown
     claims = pd.read_csv(tmp_path / "report/claims.csv").set_index("claim")
     assert claims.loc["C1", "verdict"] == "not tested by this run"  # one sampling only
     assert claims.loc["C2", "verdict"] == "not tested by this run"
@@ -374,3 +386,21 @@ def test_lora_update_norm_figure(tmp_path):
     assert figures.lora_update_norms(runs, tmp_path / "figures") == "lora_update_norms"
     assert (tmp_path / "figures" / "lora_update_norms.png").stat().st_size > 0
     assert figures.lora_update_norms(runs[-1:], tmp_path / "figures") is None  # no LoRA run: no figure
+
+
+def test_arms_with_different_seed_sets_are_compared_on_the_shared_seeds(tmp_path, caplog):
+    manifest = write_study(tmp_path, seeds=[1, 2], samplings=("hybrid",), zeroshot=False)
+    manifest["runs"] = [r for r in manifest["runs"] if not (r["variant"] == "decay-0.9" and r["seed"] == 2)]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with caplog.at_level("WARNING"):
+            table = compare_runs(manifest, tmp_path / "c.csv")
+    finally:
+        os.chdir(cwd)
+    assert "seeds (2,) are left out" in caplog.text
+    rows = table[(table.treatment_variant == "decay-0.9") & (table.control_variant == "uniform")]
+    assert set(rows.seeds.astype(str)) == {"1"} and rows.single_seed.all() and not rows.seed_level.any()
+    assert all("seeds 2 only one arm has are left out" in text for text in rows.seed_handling)
+    others = table[table.treatment_variant == "decay-0.95"]
+    assert others.seed_level.all() and (others.n_seeds == 2).all()

@@ -1,4 +1,5 @@
-"""xlir.report.stats on synthetic per-query differences with a known answer."""
+"""xlir.report.stats on synthetic per-query differences with a known answer (the calibration of the
+seed-level statistics under seed noise: tests/test_stats_simulation.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,26 @@ import time
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from xlir.report.stats import compare_paired, holm, macro_mean, paired_bootstrap, percentile_ci, sign_flip_test
+from xlir.report.stats import (
+    QUESTION_TEST,
+    SEED_LEVEL_CI,
+    compare_paired,
+    compare_seeds,
+    holm,
+    macro_mean,
+    paired_bootstrap,
+    percentile_ci,
+    permutations_for,
+    seed_average,
+    seed_level_test,
+    sign_flip_test,
+    smallest_holm_p,
+    smallest_p,
+    two_level_bootstrap,
+    unit_variance,
+)
 
 
 def test_macro_mean_averages_groups_not_queries():
@@ -123,3 +142,94 @@ def test_bad_arguments_are_rejected():
         macro_mean(np.zeros(3))
     with pytest.raises(ValueError, match="level"):
         percentile_ci(np.zeros(3), 1.5)
+
+
+# ------------------------------------------------------------------ seed level
+def test_unit_variance_is_the_bootstrap_variance_without_its_noise():
+    rng = np.random.default_rng(4)
+    deltas = rng.normal(0.01, 0.2, size=(200, 5)) + rng.normal(0, 0.1, size=(200, 1))
+    deltas[rng.random(deltas.shape) < 0.2] = np.nan  # missing measurements: macro mean is a ratio
+    samples = paired_bootstrap(deltas, 4000, np.random.default_rng(1))
+    assert unit_variance(deltas) == pytest.approx(samples.var(), rel=0.08)
+    one = rng.normal(0, 1, size=(50, 1))
+    assert unit_variance(one) == pytest.approx(one.var(ddof=1) / 50)
+
+
+def test_two_level_bootstrap_resamples_seeds_then_question_ids():
+    rng = np.random.default_rng(8)
+    seed_effects = np.array([-0.02, 0.0, 0.03])
+    deltas = seed_effects[:, None, None] + rng.normal(0, 0.001, size=(3, 100, 4))
+    samples = two_level_bootstrap(deltas, 3000, np.random.default_rng(2))
+    # the seed mean over 3 seeds drawn with replacement: variance (S-1)/S * s^2 / S (too small)
+    expected = seed_effects.var(ddof=0) / 3
+    assert samples.var() == pytest.approx(expected, rel=0.1)
+    one_seed = two_level_bootstrap(deltas[:1], 2000, np.random.default_rng(2))
+    assert one_seed.std() == pytest.approx(paired_bootstrap(deltas[0], 2000, np.random.default_rng(2)).std(), rel=0.1)
+
+
+def test_seed_level_test_adds_seed_variance_to_question_variance():
+    rng = np.random.default_rng(3)
+    deltas = np.array([0.01, -0.01, 0.02])[:, None, None] + rng.normal(0, 0.05, size=(3, 80, 2))
+    result = seed_level_test(deltas, 0.95)
+    per_seed = [macro_mean(d) for d in deltas]
+    assert result.seed_deltas == pytest.approx(per_seed)
+    assert result.delta == pytest.approx(np.mean(per_seed))
+    assert result.seed_variance == pytest.approx(np.var(per_seed, ddof=1) / 3)
+    assert result.question_variance == pytest.approx(unit_variance(deltas.mean(axis=0)))
+    assert result.se**2 == pytest.approx(result.seed_variance + result.question_variance)
+    assert 2 <= result.df <= 79
+    assert result.ci_low < result.delta < result.ci_high
+    assert (result.ci_high - result.delta) / result.se > 1.96  # a t quantile, not a normal one
+
+
+def test_seed_level_df_is_seeds_minus_one_when_seeds_dominate():
+    seed_effects = np.array([0.05, -0.02, 0.01, 0.04])
+    deltas = seed_effects[:, None, None] + np.random.default_rng(0).normal(0, 1e-5, size=(4, 30, 3))
+    result = seed_level_test(deltas)
+    assert result.df == pytest.approx(3, abs=0.01)
+    expected = stats.ttest_1samp([macro_mean(d) for d in deltas], 0.0)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-3)
+
+
+def test_compare_seeds_with_one_seed_is_the_question_level_comparison():
+    deltas = np.random.default_rng(6).normal(0.01, 0.1, size=(1, 40, 3))
+    one = compare_seeds(deltas, 300, 300, rng=np.random.default_rng(5))
+    assert one == compare_paired(deltas[0], 300, 300, rng=np.random.default_rng(5))
+    assert not one.seed_level and one.n_seeds == 1 and one.test == QUESTION_TEST
+    several = compare_seeds(np.concatenate([deltas, deltas + 0.01]), 300, 300, rng=np.random.default_rng(5))
+    assert several.seed_level and several.n_seeds == 2 and several.permutations == 0
+    assert several.ci_method == SEED_LEVEL_CI and several.delta == pytest.approx(macro_mean(deltas[0]) + 0.005)
+    assert several == compare_seeds(np.concatenate([deltas, deltas + 0.01]), 300, 300, rng=np.random.default_rng(5))
+
+
+def test_a_seed_missing_a_query_is_left_out_of_that_cell_only():
+    deltas = np.full((2, 3, 1), 0.1)
+    deltas[1] = 0.3
+    deltas[1, 0, 0] = np.nan
+    result = seed_level_test(deltas)
+    assert result.seed_deltas == pytest.approx((0.1, 0.3))
+    assert result.delta == pytest.approx((0.1 + 0.2 + 0.2) / 3)  # unit 0 has seed 0 only
+
+
+def test_permutations_are_sized_from_the_holm_family():
+    assert permutations_for(96, 0.05, 2000) == 19199  # 96 / 19200 = 0.005 = alpha / 10
+    assert permutations_for(1, 0.05, 2000) == 2000  # the configured minimum
+    assert smallest_holm_p(96, smallest_p(2000, 1000, False)) == pytest.approx(96 / 2001)
+    assert smallest_holm_p(96, smallest_p(19199, 1000, False)) == pytest.approx(0.005)
+    assert smallest_p(10**6, 4, False) == pytest.approx(0.125)  # the exact test's floor, 2 / 2^4
+    assert smallest_p(2000, 4, True) == 0.0  # continuous t-test
+
+
+@pytest.mark.parametrize("same_queries", [True, False])
+def test_two_level_bootstrap_replicates_are_the_statistic_on_resampled_seeds_and_ids(same_queries):
+    rng = np.random.default_rng(10)
+    deltas = rng.normal(0, 0.2, size=(3, 12, 2))
+    deltas[:, 4, 1] = np.nan
+    if not same_queries:
+        deltas[0, 7, 0] = np.nan  # one seed lacks a query: the general path
+    samples = two_level_bootstrap(deltas, 50, np.random.default_rng(3))
+    draws = np.random.default_rng(3)
+    seeds = draws.integers(0, 3, size=(50, 3))
+    units = draws.integers(0, 12, size=(50, 12))
+    expected = [macro_mean(seed_average(deltas[s][:, u])) for s, u in zip(seeds, units)]
+    assert samples == pytest.approx(expected)

@@ -187,7 +187,7 @@ def test_verdict_text_names_every_variant_per_setting():
     assert "- monolingual (100 queries x 6 pairs): decay-0.8 indistinguishable, Δ +0.0100" in text
     assert "- cross-lingual (100 queries x 6 pairs): decay-0.8 significantly better" in text
     assert "- multilingual (100 queries x 6 pairs): decay-0.8 significantly worse" in text
-    assert "single seed (1)" in text
+    assert "single seed (1): this compares two checkpoints, not two recipes" in text
     assert "1 significantly better, 1 significantly worse, 1 indistinguishable, of 3" in text
     assert fmt_delta(table.iloc[1]) in text
     claims = claims_table(table, Study(manifest()), {})
@@ -225,6 +225,58 @@ def test_outcome_uses_the_holm_adjusted_p(p, expected):
 def test_verdict_says_when_too_few_questions_can_reach_significance():
     rows = [row("scaling", "cross-lingual", ("decay-0.8", "hybrid"), H, 0.02, 0.125)]
     rows[0]["n_queries"] = 4  # 2 / 2**4 = 0.125: no sign-flip p-value can fall below alpha
-    text = "\n".join(verdict_lines(finish(rows), Study(manifest())))
-    assert "With 4 question ids the smallest attainable randomisation p-value is 0.12" in text
+    table = finish(rows)
+    assert table.iloc[0].p_holm_floor == pytest.approx(0.125) and not table.iloc[0].resolution_ok
+    text = "\n".join(verdict_lines(table, Study(manifest())))
+    assert "With 4 question ids and a Holm family of 1 rows (demo|scaling|all|map)" in text
+    assert "smallest attainable Holm-adjusted p-value is 0.12 >= alpha: no difference can be significant" in text
     assert "(4 queries x 6 pairs)" in text
+
+
+def _family(n_rows: int, permutations: int, n_queries: int = 100) -> list[dict]:
+    variants = [f"decay-0.{i}" for i in range(1, n_rows + 1)]
+    rows = [row("scaling", "cross-lingual", (v, "hybrid"), H, 0.02, 0.3) for v in variants]
+    for values in rows:
+        values.update(permutations=permutations, n_queries=n_queries)
+    return rows
+
+
+def test_resolution_warning_uses_the_holm_family_size_and_the_permutations(caplog):
+    """Holm multiplies the smallest p by the family size m: with R sign vectors the smallest
+    attainable adjusted p is m / (R + 1), whatever the number of question ids."""
+    with caplog.at_level("WARNING"):
+        table = finish(_family(20, 199))  # 20 / 200 = 0.1 >= alpha
+    assert (table.family_size == 20).all() and set(table.holm_family) == {"demo|scaling|all|map"}
+    assert table.p_holm_floor.tolist() == pytest.approx([0.1] * 20) and not table.resolution_ok.any()
+    assert (
+        "smallest attainable Holm-adjusted p is 0.1" in caplog.text
+        and "no difference can be significant" in caplog.text
+    )
+    text = "\n".join(verdict_lines(table, Study(manifest())))
+    assert "With 199 random sign vectors and a Holm family of 20 rows" in text
+    assert "no difference can be significant" in text
+
+    coarse = finish(_family(20, 1999))  # 20 / 2000 = 0.01: reachable, but coarse near alpha
+    assert coarse.p_holm_floor.iloc[0] == pytest.approx(0.01) and not coarse.resolution_ok.any()
+    assert "> alpha / 10: p-values near alpha = 0.05 are coarse" in "\n".join(verdict_lines(coarse, Study(manifest())))
+
+
+def test_no_resolution_warning_when_the_permutations_are_sized_from_the_family():
+    from xlir.report.stats import permutations_for
+
+    r = permutations_for(20, 0.05, 2000)
+    assert r == 3999  # 20 / (R + 1) = 0.005 = alpha / 10
+    table = finish(_family(20, r))
+    assert table.resolution_ok.all() and table.p_holm_floor.max() <= 0.005
+    assert not any("smallest attainable" in line for line in verdict_lines(table, Study(manifest())))
+
+
+def test_seed_level_rows_have_no_permutation_floor():
+    rows = _family(3, 0)
+    for values in rows:
+        values.update(seed_level=True, n_seeds=3, single_seed=False, seeds="1,2,3", n_queries=4)
+    table = finish(rows)
+    assert (table.p_floor == 0).all() and table.resolution_ok.all()
+    text = "\n".join(verdict_lines(table, Study(manifest())))
+    assert "3 seeds (1, 2, 3): intervals and tests include the variation between seeds" in text
+    assert "smallest attainable" not in text

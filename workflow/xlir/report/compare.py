@@ -13,14 +13,34 @@ Comparisons (treatment - control, same model, same benchmark, same queries):
 For each benchmark x setting x metric (and, for the headline metric and the
 rank distance, the language-pair subsets `unseen` / `seen`: pairs with /
 without a language never trained on), queries are paired by (qid, query_lang,
-cand_lang); with several seeds each arm's per-query scores are first averaged
-over the shared seeds (so the interval reflects query sampling; the per-seed
-deltas are listed beside it). `xlir.report.stats` gives the macro-averaged delta
-(mean per language pair, then mean over pairs, as the setting's headline
-number), its percentile bootstrap CI over resampled question ids (one draw
-shared by all language pairs; parallel questions share an id) and the
-sign-flip randomisation p-value; Holm's correction runs over the rows of one
-table: benchmark x family x subset x metric."""
+cand_lang), and per seed: treatment seed s against control seed s (against the
+one untrained run for `zeroshot`). Arms with different seed sets are compared
+on the seeds they share; the others are left out and `seed_handling` says so.
+The per-query deltas stay per seed, `deltas[seed, question id, language pair]`,
+and `xlir.report.stats.compare_seeds` gives the macro-averaged delta (mean per
+language pair, then mean over pairs, the setting's headline number, of the
+seed-averaged deltas) with
+
+- two or more seeds (`seed_level` true, `inference` "recipes (n seeds)"): a t
+  interval and t-test whose variance has a seed part (the per-seed macro
+  deltas, listed in `seed_deltas`) and a question-id part (see stats), and the
+  two-level bootstrap (seeds, then question ids) interval beside it in
+  `boot_ci_low` / `boot_ci_high`;
+- one seed (`seed_level` false, `inference` "checkpoints (1 seed)"): the
+  percentile bootstrap over question ids and the sign-flip randomisation test.
+  This compares two checkpoints, not two recipes: the variation between
+  training runs is not in the interval or the p-value.
+
+Question ids are resampled together across language pairs (parallel
+questions share an id). Holm's correction runs over the rows of one table,
+the family `holm_family` = benchmark|family|subset|metric of `family_size`
+rows. The sign-flip test's random sign vectors are sized from that family so
+that its smallest attainable Holm p, family_size / (R + 1), is at most alpha / 10:
+R = max(report.permutations, ceil(10 * m / alpha) - 1), with m bounded before the
+tests by (comparisons of the family) x (settings). `p_holm_floor` is the
+smallest Holm-adjusted p a row can reach (family size x the test's smallest p:
+1/(R+1) or the exact test's 2/2^ids; 0 for the continuous t-test) and
+`resolution_ok` is false, with a logged warning, when it exceeds alpha / 10."""
 
 from __future__ import annotations
 
@@ -34,7 +54,7 @@ import pandas as pd
 from xlir.common.io import InputError, atomic_open, get_logger
 from xlir.report.aggregate import read_csv_with_columns
 from xlir.report.grid import KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order
-from xlir.report.stats import compare_paired, holm, macro_mean
+from xlir.report.stats import compare_seeds, holm, macro_mean, permutations_for, smallest_holm_p, smallest_p
 
 log = get_logger(__name__)
 
@@ -77,7 +97,21 @@ COLUMNS = [
     "bootstrap_samples",
     "permutations",
     "resampling_unit",
+    "seed_level",
+    "inference",
+    "ci_method",
+    "test",
+    "se",
+    "df",
+    "boot_ci_low",
+    "boot_ci_high",
+    "holm_family",
+    "family_size",
+    "p_floor",
+    "p_holm_floor",
+    "resolution_ok",
 ]
+RESOLUTION_FACTOR = 10.0  # the smallest attainable Holm p must be at most alpha / this
 
 
 @dataclass(frozen=True)
@@ -98,6 +132,7 @@ class Plan:
     treatment: Arm
     control: Arm
     paired_seeds: bool  # same seeds in both arms (False: the control is a single untrained run)
+    left_out: tuple[int, ...] = ()  # seeds only one arm has (not compared)
 
     @property
     def model(self) -> str:
@@ -135,7 +170,25 @@ def plan_comparisons(study: Study) -> list[Plan]:
         if not shared:
             log.warning("%s: %s and %s share no seed; not compared", model, treatment, control)
             return
-        plans.append(Plan(family, Arm(model, *treatment, shared), Arm(model, *control, shared), paired_seeds=True))
+        left_out = tuple(sorted(t_seeds ^ c_seeds))
+        if left_out:
+            log.warning(
+                "%s: %s and %s are compared on their shared seeds %s; seeds %s are left out",
+                model,
+                treatment,
+                control,
+                shared,
+                left_out,
+            )
+        plans.append(
+            Plan(
+                family,
+                Arm(model, *treatment, shared),
+                Arm(model, *control, shared),
+                paired_seeds=True,
+                left_out=left_out,
+            )
+        )
 
     samplings = list(study.config.get("samplings", {}))
     for model in models:
@@ -208,22 +261,41 @@ class PerQuery:
 
 
 # ------------------------------------------------------------------ pairing
-def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[np.ndarray, float, float, int]:
-    """(unit x pair matrix of treatment - control, treatment macro, control macro,
-    number of unmatched measurements) for the queries both arms measured."""
+def _merged(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     keys = ["setting", "qid", "cand_lang"]
     left = treatment[[*keys, "unit", "pair", column]].dropna(subset=[column])
     right = control[[*keys, column]].dropna(subset=[column])
     merged = left.merge(right, on=keys, suffixes=("_t", "_c"))
-    unmatched = len(left) + len(right) - 2 * len(merged)
+    merged["delta"] = merged[f"{column}_t"] - merged[f"{column}_c"]
+    return merged, len(left) + len(right) - 2 * len(merged)
+
+
+def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[np.ndarray, float, float, int]:
+    """(unit x pair matrix of treatment - control, treatment macro, control macro,
+    number of unmatched measurements) for the queries both arms measured."""
+    merged, unmatched = _merged(treatment, control, column)
     if merged.empty:
         return np.empty((0, 0)), float("nan"), float("nan"), unmatched
-    merged["delta"] = merged[f"{column}_t"] - merged[f"{column}_c"]
     wide = {
         name: merged.pivot(index="unit", columns="pair", values=name).to_numpy(dtype=np.float64)
         for name in ("delta", f"{column}_t", f"{column}_c")
     }
     return wide["delta"], macro_mean(wide[f"{column}_t"]), macro_mean(wide[f"{column}_c"]), unmatched
+
+
+def seed_deltas_cube(pairs: list[tuple[pd.DataFrame, pd.DataFrame]], column: str) -> np.ndarray:
+    """(seed x unit x pair) array of treatment - control, one (treatment, control)
+    frame pair per seed, on the union of the units and pairs any seed measured
+    (NaN where a seed's arms do not both have the query)."""
+    wides = []
+    for treatment, control in pairs:
+        merged, _ = _merged(treatment, control, column)
+        wides.append(merged.pivot(index="unit", columns="pair", values="delta"))
+    units = sorted(set().union(*(w.index for w in wides)))
+    groups = sorted(set().union(*(w.columns for w in wides)))
+    if not units or not groups:
+        return np.empty((len(pairs), 0, 0))
+    return np.stack([w.reindex(index=units, columns=groups).to_numpy(dtype=np.float64) for w in wides])
 
 
 def subset_pairs(table: pd.DataFrame, subset: str, unseen: set[str]) -> pd.DataFrame:
@@ -238,24 +310,48 @@ def _rng(seed: int, key: str) -> np.random.Generator:
 
 
 def _seed_handling(plan: Plan) -> str:
+    seeds = plan.treatment.seeds
     if plan.paired_seeds:
-        if len(plan.treatment.seeds) == 1:
-            return f"single seed ({plan.treatment.seeds[0]})"
-        return f"per-query scores averaged over {len(plan.treatment.seeds)} paired seeds"
-    if len(plan.treatment.seeds) == 1:
-        return f"single seed ({plan.treatment.seeds[0]}) vs the untrained model"
-    return f"treatment averaged over {len(plan.treatment.seeds)} seeds vs the untrained model"
+        text = (
+            f"single seed ({seeds[0]}): two checkpoints compared, not two recipes"
+            if len(seeds) == 1
+            else f"{len(seeds)} paired seeds (treatment seed s vs control seed s): seed and question variance"
+        )
+    elif len(seeds) == 1:
+        text = f"single seed ({seeds[0]}) vs the untrained model: one checkpoint, not the recipe"
+    else:
+        text = f"{len(seeds)} treatment seeds vs the untrained model: seed and question variance"
+    if plan.left_out:
+        text += f"; seeds {', '.join(str(s) for s in plan.left_out)} only one arm has are left out"
+    return text
+
+
+def _inference(n_seeds: int) -> str:
+    return "checkpoints (1 seed)" if n_seeds == 1 else f"recipes ({n_seeds} seeds)"
+
+
+def family_bounds(plans: list[Plan]) -> dict[str, int]:
+    """An upper bound on the rows of each Holm family (benchmark x family x subset x
+    metric), known before any test: the family's comparisons x the settings."""
+    bounds: dict[str, int] = {}
+    for plan in plans:
+        bounds[plan.family] = bounds.get(plan.family, 0) + len(SETTINGS)
+    return bounds
 
 
 def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> list[dict]:
     """The rows of one plan on one benchmark: every setting x subset x metric."""
     study = data.study
     treatment, control = data.arm(plan.treatment, benchmark), data.arm(plan.control, benchmark)
-    per_seed = (
-        [data.arm(plan.treatment, benchmark, (seed,)) for seed in plan.treatment.seeds]
-        if len(plan.treatment.seeds) > 1
-        else []
-    )
+    per_seed = [
+        (
+            data.arm(plan.treatment, benchmark, (seed,)),
+            data.arm(plan.control, benchmark, (seed,)) if plan.paired_seeds else control,
+        )
+        for seed in plan.treatment.seeds
+    ]
+    bound = settings.get("family_bounds", {}).get(plan.family, len(SETTINGS))
+    permutations = permutations_for(bound, settings["alpha"], settings["permutations"], RESOLUTION_FACTOR)
     unseen = set(study.unseen_languages(benchmark))
     subsets = SUBSETS if study.has_seen_and_unseen(benchmark) else ("all",)
     columns = sorted(metric_columns(treatment), key=metric_order)
@@ -286,19 +382,24 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         plan.control.label,
                     ]
                 )
-                result = compare_paired(
-                    deltas,
+                cube = seed_deltas_cube(
+                    [
+                        (
+                            subset_pairs(t_seed[t_seed.setting == setting], subset, unseen),
+                            subset_pairs(c_seed[c_seed.setting == setting], subset, unseen),
+                        )
+                        for t_seed, c_seed in per_seed
+                    ],
+                    column,
+                )
+                result = compare_seeds(
+                    cube,
                     settings["bootstrap_samples"],
-                    settings["permutations"],
+                    permutations,
                     1 - settings["alpha"],
                     _rng(settings["seed"], key),
                 )
-                seed_deltas = []
-                for seed, frame in zip(plan.treatment.seeds, per_seed):
-                    seed_control = data.arm(plan.control, benchmark, (seed,)) if plan.paired_seeds else control
-                    seed_control = subset_pairs(seed_control[seed_control.setting == setting], subset, unseen)
-                    seed_treat = subset_pairs(frame[frame.setting == setting], subset, unseen)
-                    seed_deltas.append(macro_mean(paired_deltas(seed_treat, seed_control, column)[0]))
+                seed_deltas = [macro_mean(d) for d in cube] if len(per_seed) > 1 else []
                 rows.append(
                     {
                         "benchmark": benchmark,
@@ -334,22 +435,51 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         "seed_deltas": ";".join(f"{d:.6g}" for d in seed_deltas),
                         "bootstrap_samples": result.bootstrap_samples,
                         "permutations": result.permutations,
-                        "resampling_unit": "question id (parallel questions together)"
-                        if study.parallel(benchmark)
-                        else "question",
+                        "resampling_unit": ("seed, " if result.seed_level else "")
+                        + ("question id (parallel questions together)" if study.parallel(benchmark) else "question"),
+                        "seed_level": result.seed_level,
+                        "inference": _inference(result.n_seeds),
+                        "ci_method": result.ci_method,
+                        "test": result.test,
+                        "se": result.se,
+                        "df": result.df,
+                        "boot_ci_low": result.boot_ci_low,
+                        "boot_ci_high": result.boot_ci_high,
                     }
                 )
     return rows
 
 
 def finish(rows: list[dict]) -> pd.DataFrame:
-    """Holm per table (benchmark x family x subset x metric), significance and outcome."""
+    """Holm per table (benchmark x family x subset x metric), significance and outcome,
+    the family and its size, and whether the p-values can resolve it (module docstring)."""
     table = pd.DataFrame(rows, columns=COLUMNS)
     if table.empty:
         return table
+    table["seed_level"] = table["seed_level"].fillna(False).astype(bool)
     table["p_holm"] = np.nan
-    for _, index in table.groupby(["benchmark", "family", "subset", "metric"]).groups.items():
+    family_keys = ["benchmark", "family", "subset", "metric"]
+    table["holm_family"] = table[family_keys].astype(str).agg("|".join, axis=1)
+    for _, index in table.groupby(family_keys).groups.items():
         table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].to_numpy(dtype=float))
+        table.loc[index, "family_size"] = int(table.loc[index, "p_value"].notna().sum())
+    table["family_size"] = table["family_size"].astype(int)
+    table["p_floor"] = [
+        smallest_p(None if pd.isna(r) else int(r), int(n), bool(seed))
+        for r, n, seed in zip(table["permutations"], table["n_queries"], table["seed_level"])
+    ]
+    table["p_holm_floor"] = [smallest_holm_p(m, p) for m, p in zip(table["family_size"], table["p_floor"])]
+    table["resolution_ok"] = table["p_holm_floor"] <= table["alpha"] / RESOLUTION_FACTOR
+    for family, block in table[~table["resolution_ok"]].groupby("holm_family"):
+        log.warning(
+            "compare: %s (%d rows): the smallest attainable Holm-adjusted p is %.3g > alpha / %g = %.3g%s",
+            family,
+            int(block["family_size"].iloc[0]),
+            block["p_holm_floor"].min(),
+            RESOLUTION_FACTOR,
+            block["alpha"].iloc[0] / RESOLUTION_FACTOR,
+            " (no difference can be significant)" if (block["p_holm_floor"] >= block["alpha"]).all() else "",
+        )
     table["significant"] = table["p_holm"] < table["alpha"]
     improved = np.where(table["higher_is_better"], table["delta"] > 0, table["delta"] < 0)
     table["outcome"] = np.where(~table["significant"], "indistinguishable", np.where(improved, "better", "worse"))
@@ -375,6 +505,7 @@ def run_comparisons(manifest: dict) -> pd.DataFrame:
     data = PerQuery(study)
     rows: list[dict] = []
     plans = plan_comparisons(study)
+    settings["family_bounds"] = family_bounds(plans)
     for benchmark in study.benchmarks:
         for plan in plans:
             rows.extend(compare_plan(plan, benchmark, data, settings))
@@ -396,6 +527,6 @@ def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
 
 def read_comparisons(path: str | Path) -> pd.DataFrame:
     table = read_csv_with_columns(path, COLUMNS, {"seeds": str, "seed_deltas": str}, "compare")
-    for column in ("headline", "higher_is_better", "single_seed", "significant"):
+    for column in ("headline", "higher_is_better", "single_seed", "significant", "seed_level", "resolution_ok"):
         table[column] = table[column].astype(str).str.lower() == "true"
     return table

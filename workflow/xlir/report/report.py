@@ -75,7 +75,7 @@ def significance_table(rows: pd.DataFrame) -> pd.DataFrame:
         }
     )
     out["seed note"] = [
-        "single seed" if single else f"per seed Δ: {deltas}"
+        "single seed: two checkpoints, not two recipes" if single else f"seed-level; per seed Δ: {deltas}"
         for single, deltas in zip(rows.single_seed, rows.seed_deltas.fillna(""))
     ]
     return out
@@ -137,8 +137,9 @@ def verdict_section(doc: Document, study: Study, comparisons: pd.DataFrame, clai
     if not single.empty:
         doc.para(
             f"{len(single)} of {len(comparisons)} comparisons rest on a single seed "
-            f"(seeds in the config: {', '.join(str(s) for s in study.config.get('seeds', []))}): they measure "
-            "query-sampling uncertainty only, not the variation between training runs.",
+            f"(seeds in the config: {', '.join(str(s) for s in study.config.get('seeds', []))}): they compare two "
+            "checkpoints, not two recipes; their intervals and p-values measure query-sampling uncertainty only, not "
+            "the variation between training runs.",
             css="note",
         )
     return lines
@@ -406,23 +407,33 @@ def method_section(doc: Document, comparisons: pd.DataFrame, study: Study) -> No
             "lacks are left out (column `unmatched` of comparisons.csv counts them).",
             "Statistic: the setting's headline number, i.e. the mean over the queries of each language pair, then "
             "the unweighted mean over pairs (macro average).",
-            "Seeds: per-query scores of each arm averaged over the seeds both arms share, then paired; the per-seed "
-            "deltas are listed beside each comparison. Against the untrained model (one run) the fine-tuned "
-            "arm's seeds are averaged.",
-            "Confidence interval: percentile bootstrap, resampling question ids with replacement (one draw shared "
-            "by every language pair, so parallel questions stay together)"
+            "Seeds: the per-query differences stay per seed (treatment seed s against control seed s; against "
+            "the untrained model, each treatment seed against its one run; arms with different seed sets are "
+            "compared on the seeds they share and the row says which were left out).",
+            "With two or more seeds (column `inference` 'recipes (n seeds)'): Δ is the macro average of the "
+            "seed-averaged differences; its variance is the variance of the per-seed macro Δ over seeds divided "
+            "by the number of seeds plus the question-id variance of Δ (delta method, question ids resampled "
+            "together across language pairs); the interval is Δ ± t × se and the p-value a two-sided t-test, "
+            "with Welch-Satterthwaite degrees of freedom (about seeds - 1 when seeds dominate). A two-level "
+            "percentile bootstrap (seeds, then question ids"
             + (f", {int(first['bootstrap_samples'])} resamples" if first is not None else "")
-            + ".",
-            "p-value: paired randomisation test flipping the sign of all of a question id's differences together"
-            + (f", {int(first['permutations'])} random sign vectors" if first is not None else "")
-            + f"; Holm's step-down correction across the rows of one table; significant when Holm p < {study.alpha:g}"
+            + ") is listed beside it (`boot_ci_low`, `boot_ci_high`); with few seeds it is too narrow, so it is "
+            "not the reported interval.",
+            "With one seed (column `inference` 'checkpoints (1 seed)'): the comparison is between two "
+            "checkpoints, not two recipes. Percentile bootstrap over question ids (one draw shared by every "
+            "language pair) and the paired randomisation test flipping the sign of all of a question id's "
+            "differences together.",
+            f"Multiple testing: Holm's step-down correction across the rows of one table (column `holm_family`: "
+            f"benchmark, family, subset, metric; `family_size` rows); significant when Holm p < {study.alpha:g}. "
+            "The randomisation test's sign vectors R are raised with the family size m so that the smallest "
+            "attainable Holm p, m / (R + 1), is at most alpha / 10"
             + (
-                f". With R = {int(first['permutations'])} sign vectors the smallest p is 1/(R+1) = "
-                f"{1 / (int(first['permutations']) + 1):.2g} (Holm multiplies it by up to the number of rows of the "
-                "table)."
-                if first is not None
-                else "."
-            ),
+                f" (R = {int(comparisons.permutations.max())} here)"
+                if first is not None and comparisons.permutations.max() > 0
+                else ""
+            )
+            + "; the t-test's p-value is continuous. `p_holm_floor` is the smallest Holm-adjusted p a row can "
+            "reach; the verdict warns when it is above alpha / 10.",
             f"Random numbers: numpy PCG64 seeded from report.seed ({study.report_cfg.get('seed', 0)}) and the "
             "comparison's name, so every number is reproducible.",
         ]

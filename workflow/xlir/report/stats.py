@@ -8,23 +8,69 @@ no measurement in a group), where a *unit* is what is resampled: a question id
 shared by the parallel questions of every language (XQuAD-R, MLQA-R, the
 demo), or a single question where questions are not parallel (MIRACL).
 
+Question level (one training seed per arm):
+
 - `paired_bootstrap`: resample units with replacement (the same resample in
   every group, so parallel questions stay together) and recompute the
   statistic; `percentile_ci` turns the samples into a confidence interval.
 - `sign_flip_test`: the paired randomisation test. Under the null hypothesis
   that the two systems are exchangeable on each unit, the sign of a unit's
   differences is arbitrary; flip all of a unit's signs together at random and
-  recompute the statistic. Two-sided p = (1 + #{|T*| >= |T|}) / (1 + R).
-- `holm`: Holm's step-down adjustment of a family of p-values.
+  recompute the statistic. Two-sided p = (1 + #{|T*| >= |T|}) / (1 + R), so it
+  is never below 1/(R+1), nor (exact test) below 2/2^units.
+
+With one seed per arm these answer "is checkpoint A better than checkpoint B on
+this question sample?", not "is recipe A better than recipe B": the variation
+between training runs is not in them.
+
+Seed level (`deltas[seed, unit, group]`, seed s of the treatment paired with
+seed s of the control, or with the one untrained control run): the estimand is
+the recipe difference, the expectation over training seeds and questions. The
+estimate T is the macro mean of the seed-averaged deltas; its variance has a
+seed part and a question part:
+
+    Var(T) ~= s_D^2 / S  +  V_q
+
+where D_s is seed s's macro delta (`seed_deltas`), s_D^2 their sample variance
+(S - 1 degrees of freedom) and V_q the question-level variance of T, the
+delta-method (linearised) variance of the macro mean over resampled units of
+the seed-averaged deltas (`unit_variance`; the same quantity the question-id
+bootstrap estimates, without its Monte-Carlo error). The seed-by-question
+interaction is in both terms, so the estimate errs on the wide side by that
+term's share (small when seeds or questions dominate). `seed_level_test`
+gives the interval T +- t(nu) * se and the two-sided t-test of T = 0 with
+Welch-Satterthwaite degrees of freedom
+nu = (a + b)^2 / (a^2 / (S - 1) + b^2 / (units - 1)), b = V_q and
+a = s_D^2 / S x (S - 1) / median(chi2(S - 1)) (the seed part at its median-unbiased
+upper value: plain Satterthwaite is liberal when three seeds happen to agree):
+about S - 1 when seed variance dominates (the honest price of 3 seeds:
+t(2) = 4.30 instead of 1.96), large when questions dominate. Its p-value is
+continuous, so it resolves any Holm family.
+
+`two_level_bootstrap` resamples seeds with replacement, then question ids (one
+draw shared by every seed and group) and is reported beside the t interval
+(`boot_ci_low`, `boot_ci_high`). It is not the headline interval: with S seeds
+a seed-resampling bootstrap shrinks the seed variance by (S - 1) / S and has
+only S distinct seed values, so its percentile interval undercovers with 3 to 5
+seeds (tests/test_stats_simulation.py, seed sd 0.01: 0.85 coverage with 3 seeds,
+0.89 with 5, where the t interval has 0.94 and 0.97; false-positive rate of the
+t-test 0.06 and 0.04 at alpha 0.05, against 0.38 and 0.41 for question-only
+resampling of seed-averaged scores).
+
+`holm`: Holm's step-down adjustment of a family of p-values; the smallest
+adjusted p a family of m rows can reach is m times the smallest raw p
+(`smallest_holm_p`), and `permutations_for` sizes R from m.
 
 Everything is vectorised (resamples as a count/sign matrix times the delta
 matrix, in chunks), seeded, and fast enough for 13k-query benchmarks."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 _CHUNK_CELLS = 4_000_000  # resample matrix cells per chunk (32 MB of float64)
 
@@ -124,6 +170,188 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, floa
     return float(low), float(high)
 
 
+def unit_variance(deltas: np.ndarray) -> float:
+    """Delta-method variance of `macro_mean(deltas)` over resampled units: with
+    m_g the mean and n_g the count of group g and G the groups used, unit i's
+    influence is c_i = (1/G) sum_g (x_ig - m_g) / n_g over its measured groups,
+    and the variance N / (N - 1) * sum_i c_i^2 (for one complete group: s^2 / N).
+    NaN with fewer than two units."""
+    values, present = _prepare(deltas)
+    n_units = values.shape[0]
+    counts = present.sum(axis=0)
+    used = counts > 0
+    if n_units < 2 or not used.any():
+        return float("nan")
+    values, present, counts = values[:, used], present[:, used], counts[used]
+    means = values.sum(axis=0) / counts
+    influence = (((values - means) * present) / counts).sum(axis=1) / used.sum()
+    return float(n_units / (n_units - 1) * np.sum(influence**2))
+
+
+def _prepare_seeds(deltas: np.ndarray) -> np.ndarray:
+    """A (seed x unit x group) float64 array without the units no seed measured."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    if deltas.ndim != 3:
+        raise ValueError(f"deltas must be a 3-D (seed x unit x group) array, got shape {deltas.shape}")
+    keep = (~np.isnan(deltas)).any(axis=(0, 2))
+    return deltas[:, keep]
+
+
+def seed_average(deltas: np.ndarray) -> np.ndarray:
+    """(unit x group) mean over the seeds that measured each cell (NaN where none did)."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    present = ~np.isnan(deltas)
+    counts = present.sum(axis=0)
+    sums = np.where(present, deltas, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def two_level_bootstrap(deltas: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """`n_samples` replicates of the macro mean of the seed-averaged deltas
+    (`deltas[seed, unit, group]`): seeds drawn with replacement, then units drawn
+    with replacement, one unit draw shared by every seed and group."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    deltas = _prepare_seeds(deltas)
+    n_seeds, n_units, n_groups = deltas.shape
+    if n_units == 0 or n_seeds == 0:
+        return np.full(n_samples, np.nan)
+    present = ~np.isnan(deltas)
+    if (present == present[:1]).all():  # every seed measured the same queries: the statistic is linear
+        return _two_level_bootstrap_same_queries(np.where(present, deltas, 0.0), present[0], n_samples, rng)
+    values = np.where(present, deltas, 0.0).reshape(n_seeds, -1)
+    present = present.astype(np.float64).reshape(n_seeds, -1)
+    out = []
+    for size in _chunks(n_samples, n_units * n_groups):
+        seed_draws = rng.integers(0, n_seeds, size=(size, n_seeds)) + (np.arange(size) * n_seeds)[:, None]
+        seed_weights = np.bincount(seed_draws.ravel(), minlength=size * n_seeds).reshape(size, n_seeds)
+        seed_weights = seed_weights.astype(np.float64)
+        unit_draws = rng.integers(0, n_units, size=(size, n_units))
+        offsets = (np.arange(size) * n_units)[:, None]
+        unit_weights = np.bincount((unit_draws + offsets).ravel(), minlength=size * n_units)
+        unit_weights = unit_weights.reshape(size, n_units).astype(np.float64)
+        # A cell's seed average weights its seeds by their draw counts; the macro mean
+        # then weights units by theirs (units a seed lacks are left out of that seed).
+        sums = (seed_weights @ values).reshape(size, n_units, n_groups)
+        counts = (seed_weights @ present).reshape(size, n_units, n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cell_means = np.where(counts > 0, sums / np.maximum(counts, 1e-300), 0.0)
+        cell_present = (counts > 0).astype(np.float64)
+        group_sums = np.einsum("su,sug->sg", unit_weights, cell_means)
+        group_counts = np.einsum("su,sug->sg", unit_weights, cell_present)
+        out.append(_macro_rows(group_sums, group_counts))
+    return np.concatenate(out)
+
+
+def _two_level_bootstrap_same_queries(
+    values: np.ndarray, present: np.ndarray, n_samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`two_level_bootstrap` when every seed has the same measurements: a replicate's
+    group sum is sum_s w_s / S * (unit weights @ values[s]), so the unit resample is one
+    matrix product per seed."""
+    n_seeds, n_units, _ = values.shape
+    present = present.astype(np.float64)
+    out = []
+    for size in _chunks(n_samples, n_units * n_seeds):
+        seed_draws = rng.integers(0, n_seeds, size=(size, n_seeds)) + (np.arange(size) * n_seeds)[:, None]
+        seed_weights = np.bincount(seed_draws.ravel(), minlength=size * n_seeds).reshape(size, n_seeds)
+        unit_draws = rng.integers(0, n_units, size=(size, n_units))
+        offsets = (np.arange(size) * n_units)[:, None]
+        unit_weights = np.bincount((unit_draws + offsets).ravel(), minlength=size * n_units)
+        unit_weights = unit_weights.reshape(size, n_units).astype(np.float64)
+        per_seed = np.stack([unit_weights @ values[seed] for seed in range(n_seeds)])  # seed x sample x group
+        sums = np.einsum("ns,nsg->sg", seed_weights.T.astype(np.float64) / n_seeds, per_seed)
+        out.append(_macro_rows(sums, unit_weights @ present))
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class SeedLevel:
+    """The seed-level t interval and test (see the module docstring)."""
+
+    delta: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    seed_deltas: tuple[float, ...]
+    seed_variance: float  # s_D^2 / S
+    question_variance: float  # V_q
+
+
+def seed_level_test(deltas: np.ndarray, ci_level: float = 0.95) -> SeedLevel:
+    """t interval and two-sided t-test of the recipe difference from
+    `deltas[seed, unit, group]` (at least two seeds with a measurement)."""
+    if not 0 < ci_level < 1:
+        raise ValueError(f"level must be in (0, 1), got {ci_level}")
+    deltas = _prepare_seeds(deltas)
+    per_seed = np.array([macro_mean(d) for d in deltas]) if deltas.shape[1] else np.array([])
+    per_seed = per_seed[~np.isnan(per_seed)]
+    n_seeds = per_seed.size
+    if n_seeds < 2:
+        raise ValueError(f"seed-level inference needs at least two seeds with a measurement, got {n_seeds}")
+    averaged = seed_average(deltas)
+    estimate = macro_mean(averaged)
+    n_units = int((~np.isnan(averaged)).any(axis=1).sum())
+    seed_part = float(np.var(per_seed, ddof=1)) / n_seeds
+    question_part = unit_variance(averaged)
+    question_part = 0.0 if math.isnan(question_part) else question_part
+    variance = seed_part + question_part
+    se = math.sqrt(variance)
+    # Degrees of freedom: Welch-Satterthwaite, with the seed part taken at the value whose
+    # chi-square(S - 1) median is s_D^2 (x (S - 1) / median). Plain Satterthwaite grows the df
+    # whenever a few seeds happen to agree, the very case where s_D^2 underestimates; simulated
+    # false-positive rate with 3 seeds: about 0.07 plain, 0.06 with this (alpha 0.05).
+    seed_df_part = seed_part * (n_seeds - 1) / float(scipy_stats.chi2.median(n_seeds - 1))
+    denominator = seed_df_part**2 / (n_seeds - 1) + (question_part**2 / (n_units - 1) if n_units > 1 else 0.0)
+    df = (seed_df_part + question_part) ** 2 / denominator if denominator > 0 else float(n_seeds - 1)
+    if se > 0:
+        quantile = float(scipy_stats.t.ppf(1 - (1 - ci_level) / 2, df))
+        p_value = float(2 * scipy_stats.t.sf(abs(estimate) / se, df))
+    else:  # every seed and question gives the same difference
+        quantile, p_value = 0.0, (1.0 if estimate == 0 else 0.0)
+    return SeedLevel(
+        delta=estimate,
+        se=se,
+        df=float(df),
+        ci_low=estimate - quantile * se,
+        ci_high=estimate + quantile * se,
+        p_value=min(1.0, p_value),
+        seed_deltas=tuple(float(d) for d in per_seed),
+        seed_variance=seed_part,
+        question_variance=question_part,
+    )
+
+
+def smallest_p(permutations: int | None, n_units: int, seed_level: bool) -> float:
+    """The smallest p-value a row's test can return: 0 for the (continuous) seed-level
+    t-test; for the sign-flip test max(1 / (R + 1), 2 / 2^units) (the exact test's
+    floor: the observed signs and their mirror image are always as extreme)."""
+    if seed_level:
+        return 0.0
+    floor = 2.0 / 2.0**n_units if n_units < 1075 else 0.0
+    if permutations is None or permutations < 1:
+        return max(floor, 1.0)
+    return max(1.0 / (permutations + 1), floor)
+
+
+def smallest_holm_p(family_size: int, p_floor: float) -> float:
+    """The smallest Holm-adjusted p a row can reach in a family of `family_size`
+    rows: the family's smallest p is multiplied by the family size."""
+    return min(1.0, family_size * p_floor)
+
+
+def permutations_for(family_size: int, alpha: float, minimum: int, factor: float = 10.0) -> int:
+    """Random sign vectors so that the smallest attainable Holm p of a family of
+    `family_size` rows, family_size / (R + 1), is at most alpha / `factor`:
+    R = max(minimum, ceil(factor * family_size / alpha) - 1)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return max(int(minimum), math.ceil(factor * max(1, family_size) / alpha) - 1)
+
+
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error control); NaN entries
     stay NaN and do not count towards the family size.
@@ -142,10 +370,18 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     return adjusted
 
 
+SEED_LEVEL_CI = "t interval over seeds and question ids (Welch-Satterthwaite df)"
+SEED_LEVEL_TEST = "t-test over seeds and question ids (Welch-Satterthwaite df)"
+QUESTION_CI = "percentile bootstrap over question ids"
+QUESTION_TEST = "sign-flip randomisation over question ids"
+
+
 @dataclass(frozen=True)
 class PairedResult:
-    """One comparison: the observed macro-averaged difference, its bootstrap CI and
-    the randomisation-test p-value, with the sizes they rest on."""
+    """One comparison: the observed macro-averaged difference, its confidence
+    interval and p-value, with the sizes and methods they rest on. `seed_level`:
+    both include the variation between training seeds (two or more seeds);
+    otherwise they are question-level only (one seed: two checkpoints)."""
 
     delta: float
     ci_low: float
@@ -157,6 +393,14 @@ class PairedResult:
     bootstrap_samples: int
     permutations: int
     ci_level: float
+    n_seeds: int = 1
+    seed_level: bool = False
+    se: float = 0.0
+    df: float = math.inf
+    boot_ci_low: float = 0.0
+    boot_ci_high: float = 0.0
+    ci_method: str = QUESTION_CI
+    test: str = QUESTION_TEST
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -169,7 +413,8 @@ def compare_paired(
     ci_level: float = 0.95,
     rng: np.random.Generator | None = None,
 ) -> PairedResult:
-    """Observed macro difference, percentile bootstrap CI and sign-flip p-value."""
+    """Question level (one seed): observed macro difference, percentile bootstrap CI
+    and sign-flip p-value."""
     rng = rng if rng is not None else np.random.default_rng(0)
     values, present = _prepare(deltas)
     observed = macro_mean(deltas)
@@ -186,4 +431,50 @@ def compare_paired(
         bootstrap_samples=int(bootstrap_samples),
         permutations=int(permutations),
         ci_level=float(ci_level),
+        se=float(np.std(finite, ddof=1)) if (finite := boot[~np.isnan(boot)]).size > 1 else 0.0,
+        boot_ci_low=low,
+        boot_ci_high=high,
+    )
+
+
+def compare_seeds(
+    deltas: np.ndarray,
+    bootstrap_samples: int = 2000,
+    permutations: int = 2000,
+    ci_level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> PairedResult:
+    """A comparison from `deltas[seed, unit, group]`: with two or more seeds the
+    seed-level t interval and test (`seed_level_test`) and the two-level bootstrap
+    interval beside it; with one seed `compare_paired` on it (question level)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    deltas = _prepare_seeds(deltas)
+    measured = ~np.isnan(deltas).all(axis=(1, 2))
+    deltas = deltas[measured]
+    if deltas.shape[0] < 2:
+        single = deltas[0] if deltas.shape[0] else np.empty((0, 0))
+        return compare_paired(single, bootstrap_samples, permutations, ci_level, rng)
+    result = seed_level_test(deltas, ci_level)
+    boot_low, boot_high = percentile_ci(two_level_bootstrap(deltas, bootstrap_samples, rng), ci_level)
+    averaged = seed_average(deltas)
+    values, present = _prepare(averaged)
+    return PairedResult(
+        delta=result.delta,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        p_value=result.p_value,
+        n_units=int(values.shape[0]),
+        n_groups=int((present.sum(axis=0) > 0).sum()),
+        n_measurements=int(present.sum()),
+        bootstrap_samples=int(bootstrap_samples),
+        permutations=0,
+        ci_level=float(ci_level),
+        n_seeds=int(deltas.shape[0]),
+        seed_level=True,
+        se=result.se,
+        df=result.df,
+        boot_ci_low=boot_low,
+        boot_ci_high=boot_high,
+        ci_method=SEED_LEVEL_CI,
+        test=SEED_LEVEL_TEST,
     )

@@ -86,6 +86,35 @@ def _values(row: pd.Series) -> str:
 
 
 # ------------------------------------------------------------------ verdict text
+def resolution_lines(rows: pd.DataFrame, alpha: float) -> list[str]:
+    """A warning when the p-values of `rows` cannot resolve their Holm family: the
+    smallest attainable Holm-adjusted p (`p_holm_floor` = family size x the test's
+    smallest p, written by `xlir.report.compare.finish`) is >= alpha (nothing can be
+    significant) or above alpha / 10 (p-values near alpha are coarse)."""
+    if rows.empty or "p_holm_floor" not in rows:
+        return []
+    floors = rows.p_holm_floor.astype(float)
+    worst = rows.loc[floors.idxmax()]
+    floor = float(worst["p_holm_floor"])
+    if floor <= alpha / 10:
+        return []
+    cause = (
+        f"{int(worst['n_queries'])} question ids"
+        if not bool(worst["seed_level"]) and 2 / 2 ** int(worst["n_queries"]) >= 1 / (int(worst["permutations"]) + 1)
+        else f"{int(worst['permutations'])} random sign vectors"
+    )
+    lines = [
+        f"With {cause} and a Holm family of {int(worst['family_size'])} rows ({worst['holm_family']}) the smallest "
+        f"attainable Holm-adjusted p-value is {floor:.2g}"
+        + (
+            " >= alpha: no difference can be significant on this benchmark."
+            if floor >= alpha
+            else f" > alpha / 10: p-values near alpha = {alpha:g} are coarse."
+        )
+    ]
+    return lines
+
+
 def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
     """Markdown lines: a header per benchmark x model x sampling, one bullet per setting."""
     if comparisons.empty:
@@ -111,9 +140,11 @@ def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
         metric = metric_label(block.iloc[0]["metric"])
         seeds = sorted({s for value in block.seeds for s in str(value).split(",")}, key=int)
         seed_note = (
-            f"single seed ({seeds[0]}): variation between training runs is not measured"
+            f"single seed ({seeds[0]}): this compares two checkpoints, not two recipes (variation between "
+            "training runs is not measured)"
             if len(seeds) == 1
-            else f"{len(seeds)} seeds ({', '.join(seeds)}), per-query scores averaged"
+            else f"{len(seeds)} seeds ({', '.join(seeds)}): intervals and tests include the variation between "
+            "seeds and between questions"
         )
         kind = study.sampling_kind(sampling)
         batches = f"{sampling} batches" + ("" if kind == sampling else f" ({kind})")
@@ -133,13 +164,7 @@ def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
                 f"- {setting} ({_count(int(rows.n_queries.max()), 'query', 'queries')} x "
                 f"{_count(int(rows.n_pairs.max()), 'pair')}): " + "; ".join(parts) + "."
             )
-        n_units = int(block.n_queries.min())
-        smallest = 2 / 2**n_units if n_units < 64 else 0.0
-        if smallest >= study.alpha:
-            lines.append(
-                f"With {n_units} question ids the smallest attainable randomisation p-value is "
-                f"{smallest:.2g} >= alpha: no difference can be significant on this benchmark."
-            )
+        lines.extend(resolution_lines(block, study.alpha))
         layerwise = block[block.treatment_variant.map(study.is_layerwise)]
         counts = layerwise.outcome.value_counts()
         lines.append(
@@ -323,7 +348,10 @@ def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> 
             f"rate): {', '.join(behind.treatment_variant)}"
         )
     if rows.single_seed.all():
-        summary.append("single seed: a difference between training runs cannot be excluded")
+        summary.append(
+            "single seed: two checkpoints compared, not two recipes; a difference between training runs cannot be "
+            "excluded"
+        )
     evidence = "; ".join(summary) + ". Numbers: " + "; ".join(_describe(row, study) for _, row in rows.iterrows())
     return _claim(claim, benchmark, model, status, evidence)
 
