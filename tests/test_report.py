@@ -191,6 +191,24 @@ def test_report_files_and_figures(study_dir):
         assert f"figures/{stem}.png" in markdown
 
 
+def test_report_opens_with_the_answer_at_a_glance(study_dir):
+    root, _ = study_dir
+    report = root / "results/report"
+    assert (report / "figures/glance_forest.png").exists() and (report / "figures/glance_forest.svg").exists()
+    markdown = (report / "index.md").read_text(encoding="utf-8")
+    glance, verdict = markdown.index("## The answer at a glance"), markdown.index("## Verdict")
+    assert glance < markdown.index("figures/glance_forest.png") < verdict
+    assert glance < markdown.index("| adjusted interval |") < verdict and "| decided by |" in markdown
+    assert glance < markdown.index("**Research question**") < verdict
+    assert verdict < markdown.index("Numbers: ")  # the long evidence strings come after the compact answer
+    comparisons = pd.read_csv(report / "comparisons.csv")
+    for column in ("min_effect", "seeds_agree", "ci_adj_low", "ci_adj_high", "ci_adj_level", "outcome_reason"):
+        assert column in comparisons.columns, column
+    decided = comparisons[comparisons.outcome != "indistinguishable"]
+    assert ((decided.ci_adj_low > 0) | (decided.ci_adj_high < 0)).all()
+    assert (decided.delta.abs() >= decided.min_effect).all() and decided.seeds_agree.all()
+
+
 def test_provenance_lists_config_differences_seeds_and_timings(study_dir):
     root, _ = study_dir
     markdown = (root / "results/report/index.md").read_text(encoding="utf-8")
@@ -224,7 +242,9 @@ def test_single_seed_is_said(tmp_path):
     assert claims.loc["C1", "verdict"] == "not tested by this run"  # one sampling only
     assert claims.loc["C2", "verdict"] == "not tested by this run"
     assert claims.loc["C4", "verdict"] == "not tested by this run"  # no zero-shot run
-    assert "single seed" in claims.loc["C5", "evidence"]
+    c5 = claims.loc["C5"].set_index("setting")
+    assert list(c5.index) == ["monolingual", "cross-lingual", "multilingual"]  # judged per setting
+    assert all("single seed" in text for text in c5.evidence)
 
 
 def test_headline_metric_comes_from_the_config():

@@ -40,7 +40,35 @@ R = max(report.permutations, ceil(10 * m / alpha) - 1), with m bounded before th
 tests by (comparisons of the family) x (settings). `p_holm_floor` is the
 smallest Holm-adjusted p a row can reach (family size x the test's smallest p:
 1/(R+1) or the exact test's 2/2^ids; 0 for the continuous t-test) and
-`resolution_ok` is false, with a logged warning, when it exceeds alpha / 10."""
+`resolution_ok` is false, with a logged warning, when it exceeds alpha / 10.
+
+The outcome column is decided in one place, `decide_outcomes` (called by
+`finish`), by these rules, in this order (`outcome_reason` names the first
+that fails):
+
+1. "p": the Holm-adjusted p (`p_holm`) must be < alpha (`significant`);
+2. "interval includes 0": the Holm-adjusted interval (`ci_adj_low`,
+   `ci_adj_high`, below) must exclude 0 (always so for the t-test when rule 1
+   holds; for one seed the bootstrap interval and the randomisation test can
+   disagree, and then the row is not decided);
+3. "below min effect": the improvement (Δ, or −Δ for a lower-is-better metric)
+   must be at least `min_effect` in absolute value (`report.min_effect` for
+   every metric but rank distance, whose rows get 0: its unit is ranks);
+4. "seeds disagree": with two or more seeds every per-seed Δ (`seed_deltas`)
+   must have the sign of Δ (`seeds_agree`).
+
+A row that passes all four is "better" or "worse" by the sign of the
+improvement (`outcome_reason` "significant"); any other row is
+"indistinguishable". The adjusted interval is the one the decision uses: at
+confidence 1 − the level Holm tests the row at (`ci_adj_level`;
+`xlir.report.stats.holm_levels`: alpha / (m − k) at step k, frozen at the
+first step that fails), so it excludes 0 exactly when the t-test's Holm p is
+< alpha. `ci_adj_method` says how it was computed: the t interval at that
+level (several seeds), the percentile interval of the same bootstrap samples
+(one seed; with 2000 samples and a tail of alpha / 2m the extreme quantiles
+rest on a few samples), or, where the samples are not at hand (a table read
+back or built by hand), the unadjusted interval widened around Δ by the ratio
+of the normal quantiles (an approximation)."""
 
 from __future__ import annotations
 
@@ -50,11 +78,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from xlir.common.io import InputError, atomic_open, get_logger
 from xlir.report.aggregate import read_csv_with_columns
 from xlir.report.grid import KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order
-from xlir.report.stats import compare_seeds, holm, macro_mean, permutations_for, smallest_holm_p, smallest_p
+from xlir.report.stats import (
+    compare_seeds,
+    holm,
+    holm_levels,
+    macro_mean,
+    percentile_ci,
+    permutations_for,
+    smallest_holm_p,
+    smallest_p,
+    t_interval,
+)
 
 log = get_logger(__name__)
 
@@ -110,7 +149,15 @@ COLUMNS = [
     "p_floor",
     "p_holm_floor",
     "resolution_ok",
+    "min_effect",
+    "seeds_agree",
+    "ci_adj_level",
+    "ci_adj_low",
+    "ci_adj_high",
+    "ci_adj_method",
+    "outcome_reason",
 ]
+DEFAULT_MIN_EFFECT = 0.01  # report.min_effect: in the units of the headline metric (mAP, nDCG@k, recall@k)
 RESOLUTION_FACTOR = 10.0  # the smallest attainable Holm p must be at most alpha / this
 
 
@@ -445,6 +492,8 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         "df": result.df,
                         "boot_ci_low": result.boot_ci_low,
                         "boot_ci_high": result.boot_ci_high,
+                        "min_effect": 0.0 if metric == "rank_distance" else settings["min_effect"],
+                        "_boot_samples": result.boot_samples,
                     }
                 )
     return rows
@@ -453,6 +502,7 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
 def finish(rows: list[dict]) -> pd.DataFrame:
     """Holm per table (benchmark x family x subset x metric), significance and outcome,
     the family and its size, and whether the p-values can resolve it (module docstring)."""
+    samples = [r.get("_boot_samples") for r in rows]
     table = pd.DataFrame(rows, columns=COLUMNS)
     if table.empty:
         return table
@@ -481,9 +531,72 @@ def finish(rows: list[dict]) -> pd.DataFrame:
             " (no difference can be significant)" if (block["p_holm_floor"] >= block["alpha"]).all() else "",
         )
     table["significant"] = table["p_holm"] < table["alpha"]
-    improved = np.where(table["higher_is_better"], table["delta"] > 0, table["delta"] < 0)
-    table["outcome"] = np.where(~table["significant"], "indistinguishable", np.where(improved, "better", "worse"))
+    adjusted_intervals(table, samples)
+    decide_outcomes(table)
     return table
+
+
+def _per_seed(text: object) -> list[float]:
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return []
+    return [float(v) for v in str(text).split(";") if v.strip()]
+
+
+def adjusted_intervals(table: pd.DataFrame, samples: list[np.ndarray | None] | None = None) -> None:
+    """`ci_adj_level`, `ci_adj_low`, `ci_adj_high`, `ci_adj_method`: the interval at
+    confidence 1 − the row's Holm step level (module docstring), per `holm_family`."""
+    samples = samples if samples is not None else [None] * len(table)
+    levels = pd.Series(np.nan, index=table.index)
+    for _, index in table.groupby("holm_family").groups.items():
+        alpha = float(table.loc[index, "alpha"].iloc[0])
+        levels.loc[index] = holm_levels(table.loc[index, "p_value"].to_numpy(dtype=float), alpha)
+    lows, highs, methods = [], [], []
+    for position, (index, row) in enumerate(table.iterrows()):
+        level = 1 - float(levels.loc[index]) if not np.isnan(levels.loc[index]) else float(row["ci_level"])
+        delta = float(row["delta"])
+        se, df = pd.to_numeric(row["se"], errors="coerce"), pd.to_numeric(row["df"], errors="coerce")
+        boot = samples[position] if position < len(samples) else None
+        if bool(row["seed_level"]) and not (pd.isna(se) or pd.isna(df)):
+            low, high = t_interval(delta, float(se), float(df), level)
+            method = "t interval at the Holm step's level"
+        elif boot is not None and not bool(row["seed_level"]):
+            low, high = percentile_ci(boot, level)
+            method = "bootstrap percentile interval at the Holm step's level (same samples)"
+        else:
+            base = scipy_stats.norm.ppf(1 - (1 - float(row["ci_level"])) / 2)
+            scale = scipy_stats.norm.ppf(1 - (1 - level) / 2) / base
+            low = delta - (delta - float(row["ci_low"])) * scale
+            high = delta + (float(row["ci_high"]) - delta) * scale
+            method = "unadjusted interval widened by the normal quantile ratio (approximation)"
+        lows.append(low)
+        highs.append(high)
+        methods.append(method)
+    table["ci_adj_level"] = 1 - levels.where(levels.notna(), 1 - table["ci_level"])
+    table["ci_adj_low"], table["ci_adj_high"], table["ci_adj_method"] = lows, highs, methods
+
+
+def decide_outcomes(table: pd.DataFrame) -> None:
+    """The outcome column and the rule that decided it (module docstring): `min_effect`
+    (missing: `DEFAULT_MIN_EFFECT`, 0 for rank distance), `seeds_agree`, `outcome`,
+    `outcome_reason`. Needs `significant` and the adjusted interval."""
+    default = np.where(table["metric"] == "rank_distance", 0.0, DEFAULT_MIN_EFFECT)
+    table["min_effect"] = pd.to_numeric(table["min_effect"], errors="coerce").fillna(pd.Series(default, table.index))
+    improvement = np.where(table["higher_is_better"], table["delta"], -table["delta"]).astype(float)
+    table["seeds_agree"] = [
+        all(np.sign(d) == np.sign(delta) for d in per_seed) if len(per_seed) >= 2 else True
+        for per_seed, delta in zip(map(_per_seed, table["seed_deltas"]), table["delta"])
+    ]
+    excludes_zero = (table["ci_adj_low"] > 0) | (table["ci_adj_high"] < 0)
+    large = np.abs(improvement) >= table["min_effect"] - 1e-12
+    reasons = np.select(
+        [~table["significant"], ~excludes_zero, ~large, ~table["seeds_agree"]],
+        ["p", "interval includes 0", "below min effect", "seeds disagree"],
+        default="significant",
+    )
+    table["outcome_reason"] = reasons
+    table["outcome"] = np.where(
+        reasons != "significant", "indistinguishable", np.where(improvement > 0, "better", "worse")
+    )
 
 
 def comparison_settings(study: Study) -> dict:
@@ -493,7 +606,10 @@ def comparison_settings(study: Study) -> dict:
         "permutations": int(cfg.get("permutations", 2000)),
         "alpha": float(cfg.get("alpha", 0.05)),
         "seed": int(cfg.get("seed", 0)),
+        "min_effect": float(cfg.get("min_effect", DEFAULT_MIN_EFFECT)),
     }
+    if settings["min_effect"] < 0:
+        raise InputError(f"config key report.min_effect: expected a difference >= 0, got {settings['min_effect']}")
     if not 0 < settings["alpha"] < 1:
         raise InputError(f"config key report.alpha: expected a level in (0, 1), got {settings['alpha']}")
     return settings
@@ -527,6 +643,14 @@ def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
 
 def read_comparisons(path: str | Path) -> pd.DataFrame:
     table = read_csv_with_columns(path, COLUMNS, {"seeds": str, "seed_deltas": str}, "compare")
-    for column in ("headline", "higher_is_better", "single_seed", "significant", "seed_level", "resolution_ok"):
+    for column in (
+        "headline",
+        "higher_is_better",
+        "single_seed",
+        "significant",
+        "seed_level",
+        "resolution_ok",
+        "seeds_agree",
+    ):
         table[column] = table[column].astype(str).str.lower() == "true"
     return table

@@ -120,6 +120,49 @@ def delta_ci(
     return save(fig, figures_dir, f"{_safe(benchmark)}_{family}_{subset}_delta_ci")
 
 
+def forest(rows: pd.DataFrame, figures_dir: Path, labels: list[str] | None = None) -> str | None:
+    """The report's opening figure: one line per comparison of `rows` (the glance table's),
+    Δ with the Holm-adjusted interval the outcome uses (`ci_adj_low`, `ci_adj_high`),
+    coloured by outcome; vertical lines at 0 and at ± the minimum effect."""
+    if rows.empty:
+        return None
+    labels = labels or [
+        f"{r.benchmark} · {r.model} · {r.treatment} − {r.control} · {r.setting}" for r in rows.itertuples()
+    ]
+    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(rows) + 1.6))
+    for y, r in enumerate(rows.itertuples()):
+        low, high = (r.ci_adj_low, r.ci_adj_high) if not pd.isna(r.ci_adj_low) else (r.ci_low, r.ci_high)
+        color = OUTCOME_COLORS[r.outcome]
+        ax.errorbar(
+            r.delta,
+            y,
+            xerr=[[max(0.0, r.delta - low)], [max(0.0, high - r.delta)]],
+            fmt="o",
+            color=color,
+            mfc=color if r.outcome != "indistinguishable" else "white",
+            capsize=3,
+            markersize=5,
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    effects = sorted({float(m) for m in rows.min_effect.dropna() if float(m) > 0})
+    for effect in effects:
+        for sign in (-1, 1):
+            ax.axvline(sign * effect, color="#6e7781", linewidth=0.8, linestyle="--")
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    metrics = ", ".join(dict.fromkeys(metric_label(m) for m in rows.metric))
+    ax.set_xlabel(
+        f"Δ {metrics} (variant − counterpart), Holm-adjusted interval"
+        + (f"; dashed: ± minimum effect {', '.join(f'{e:g}' for e in effects)}" if effects else "")
+    )
+    ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=c, label=o) for o, c in OUTCOME_COLORS.items()]
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.set_title("Layer-wise and uniform variants against their uniform counterpart", fontsize=10)
+    fig.tight_layout()
+    return save(fig, figures_dir, "glance_forest")
+
+
 def pair_delta_matrix(
     measurements: pd.DataFrame,
     benchmark: str,

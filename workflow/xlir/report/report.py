@@ -20,7 +20,18 @@ from xlir.report.compare import read_comparisons
 from xlir.report.document import Document, md_table
 from xlir.report.grid import SETTINGS, Study, metric_label, metric_order
 from xlir.report.references import FULL_LANGUAGES, reference_dataset, references_for
-from xlir.report.verdict import NOT_SUPPORTED, NOT_TESTED, SUPPORTED, claims_table, research_answer, verdict_lines
+from xlir.report.verdict import (
+    CONTRADICTED,
+    NOT_SUPPORTED,
+    NOT_TESTED,
+    SUPPORTED,
+    claims_table,
+    fmt_min_effect,
+    glance_rows,
+    glance_table,
+    research_answer,
+    verdict_lines,
+)
 
 log = get_logger(__name__)
 
@@ -29,6 +40,7 @@ VERDICT_CLASSES = {
     SUPPORTED: "supported",
     NOT_SUPPORTED: "not-supported",
     NOT_TESTED: "not-tested",
+    CONTRADICTED: "not-supported",
     "better": "supported",
     "worse": "not-supported",
 }
@@ -55,6 +67,7 @@ def significance_table(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     level = int(round(100 * rows.iloc[0]["ci_level"]))
+    adjusted = "ci_adj_low" in rows and rows.ci_adj_low.notna().any()
     out = pd.DataFrame(
         {
             "model": rows.model,
@@ -68,7 +81,10 @@ def significance_table(rows: pd.DataFrame) -> pd.DataFrame:
             f"{level}% CI high": rows.ci_high,
             "p": rows.p_value,
             "Holm p": rows.p_holm,
+            "adjusted CI low": rows.ci_adj_low if adjusted else float("nan"),
+            "adjusted CI high": rows.ci_adj_high if adjusted else float("nan"),
             "outcome": rows.outcome,
+            "decided by": rows.outcome_reason if "outcome_reason" in rows else "",
             "queries": rows.n_queries.astype(int),
             "pairs": rows.n_pairs.astype(int),
             "seeds": rows.seeds.astype(str),
@@ -118,13 +134,42 @@ def _depth_text(measurements: pd.DataFrame, config: dict, benchmark: str) -> str
 
 
 # ------------------------------------------------------------------ sections
+def glance_section(doc: Document, study: Study, comparisons: pd.DataFrame, claims: pd.DataFrame) -> list[str]:
+    """The answer at a glance: the research question per setting, the compact variant x setting x
+    benchmark table and its forest plot, the claims' verdicts (evidence follows in the Verdict section)."""
+    doc.heading("The answer at a glance")
+    lines = research_answer(claims)
+    if lines:
+        doc.block(lines, "verdict")
+    doc.para(
+        f"Each variant minus its uniform counterpart (headline metric, every language pair). An outcome is better "
+        f"or worse only when the Holm-adjusted p < {study.alpha:g}, the Holm-adjusted interval (shown; at the level "
+        f"Holm tests the row at) excludes 0, |Δ| is at least the minimum effect ({fmt_min_effect(comparisons)}, "
+        "report.min_effect) and, with two or more seeds, every seed's Δ has the sign of Δ; `decided by` names the "
+        "rule that made a row indistinguishable."
+    )
+    table = glance_table(comparisons, study)
+    if table.empty:
+        doc.para("No scaling variant was compared with its uniform counterpart in this run.")
+    else:
+        doc.table(table, digits=4, classes=VERDICT_CLASSES)
+        doc.figure(
+            figures.forest(glance_rows(comparisons), doc.figures_dir),
+            "Δ with the Holm-adjusted interval per variant x setting x benchmark (filled: better or worse; "
+            "hollow: indistinguishable); solid line at 0, dashed at ± the minimum effect",
+        )
+    verdicts = claims[["claim", "benchmark", "model", "setting", "verdict"]]
+    doc.table(verdicts, classes=VERDICT_CLASSES, collapsed=f"verdict of every claim ({len(verdicts)} rows)")
+    return lines
+
+
 def verdict_section(doc: Document, study: Study, comparisons: pd.DataFrame, claims: pd.DataFrame) -> list[str]:
     doc.heading("Verdict")
     doc.para("Generated from the comparisons table by `xlir.report.verdict`; not written by hand.")
-    lines = verdict_lines(comparisons, study) + research_answer(claims)
+    lines = verdict_lines(comparisons, study)
     doc.block(lines, "verdict")
     doc.heading("Claims", 3)
-    table = claims[["claim", "statement", "benchmark", "model", "verdict", "evidence"]]
+    table = claims[["claim", "statement", "benchmark", "model", "setting", "verdict", "evidence"]]
     doc.table(table, classes=VERDICT_CLASSES)
     doc.para(
         "Criteria: "
@@ -487,7 +532,8 @@ def build_report(
             f"benchmark(s): {len(measurements)} measurements (metrics.csv) and {len(comparisons)} paired "
             "comparisons (comparisons.csv). No number here is written by hand."
         )
-        verdict = verdict_section(doc, study, comparisons, claims)
+        answer = glance_section(doc, study, comparisons, claims)
+        verdict = answer + verdict_section(doc, study, comparisons, claims)
         for benchmark in study.benchmarks:
             benchmark_section(doc, study, measurements, comparisons, results_dir, figures_dir, benchmark)
         if len(sizes) > 1:
@@ -509,7 +555,7 @@ def build_report(
             "# Verdict\n\n"
             + "\n".join(verdict)
             + "\n\n## Claims\n\n"
-            + md_table(claims[["claim", "statement", "benchmark", "model", "verdict", "evidence"]])
+            + md_table(claims[["claim", "statement", "benchmark", "model", "setting", "verdict", "evidence"]])
         )
     with atomic_open(out.markdown) as handle:
         handle.write(doc.render_markdown())

@@ -67,7 +67,7 @@ matrix, in chunks), seeded, and fast enough for 13k-query benchmarks."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -370,6 +370,41 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     return adjusted
 
 
+def holm_levels(p_values: np.ndarray | list[float], alpha: float) -> np.ndarray:
+    """The per-comparison level each row is tested at by Holm's step-down procedure at
+    family-wise level `alpha`: with the p-values sorted (stably, as `holm`), step k tests
+    at alpha / (m - k) until the first step j that fails; that step and every later one
+    stay at alpha / (m - j). A row is rejected by Holm iff its raw p < its level, so an
+    interval at confidence 1 - level from the same test excludes 0 exactly when Holm
+    rejects (for the t-test; for a bootstrap beside a randomisation test, up to their
+    agreement). NaN p-values get NaN.
+
+    >>> holm_levels([0.001, 0.02, 0.3], 0.05).round(4).tolist()
+    [0.0167, 0.025, 0.05]
+    >>> holm_levels([0.001, 0.04, 0.3], 0.05).round(4).tolist()
+    [0.0167, 0.025, 0.025]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    levels = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = valid.size
+    stopped: float | None = None
+    for rank, index in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        level = alpha / (m - rank)
+        if stopped is None and not p[index] < level:
+            stopped = level
+        levels[index] = level if stopped is None else stopped
+    return levels
+
+
+def t_interval(delta: float, se: float, df: float, level: float) -> tuple[float, float]:
+    """delta +- t(df) quantile x se at confidence `level` (the seed-level interval)."""
+    if se == 0:
+        return delta, delta
+    quantile = float(scipy_stats.t.ppf(1 - (1 - level) / 2, df))
+    return delta - quantile * se, delta + quantile * se
+
+
 SEED_LEVEL_CI = "t interval over seeds and question ids (Welch-Satterthwaite df)"
 SEED_LEVEL_TEST = "t-test over seeds and question ids (Welch-Satterthwaite df)"
 QUESTION_CI = "percentile bootstrap over question ids"
@@ -401,9 +436,12 @@ class PairedResult:
     boot_ci_high: float = 0.0
     ci_method: str = QUESTION_CI
     test: str = QUESTION_TEST
+    # The question-level bootstrap replicates the interval came from (one seed only), kept so that
+    # `xlir.report.compare.finish` can take the Holm-adjusted percentile interval from the same samples.
+    boot_samples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "boot_samples"}
 
 
 def compare_paired(
@@ -434,6 +472,7 @@ def compare_paired(
         se=float(np.std(finite, ddof=1)) if (finite := boot[~np.isnan(boot)]).size > 1 else 0.0,
         boot_ci_low=low,
         boot_ci_high=high,
+        boot_samples=boot,
     )
 
 

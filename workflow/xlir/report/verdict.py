@@ -2,10 +2,30 @@
 (`xlir.report.compare`), never written by hand.
 
 `verdict_lines` says, per benchmark x setting, whether each variant is
-significantly better than, worse than or indistinguishable from its uniform
-counterpart (Holm-adjusted randomisation p-value at `report.alpha`).
+better than, worse than or indistinguishable from its uniform counterpart, as
+the comparisons table's `outcome` column decides it (`xlir.report.compare`,
+`decide_outcomes`: Holm-adjusted p < `report.alpha`, the Holm-adjusted
+interval excluding 0, an improvement of at least `report.min_effect`, and,
+with two or more seeds, every seed's difference of the same sign; the reason
+is in `outcome_reason`). Every interval printed here is that Holm-adjusted
+interval (`ci_adj_low`, `ci_adj_high`). `glance_table` is the compact
+variant x setting x benchmark table the report opens with.
+
 `claims_table` checks the seed claims of the hybrid-batch paper and the
-research question, each with its criterion and the numbers it rests on."""
+research question, each with its criterion and the numbers it rests on. The
+research question (C5) is judged per benchmark x setting (`claim_layerwise`),
+on the headline metric under hybrid batches, over the layer-wise variants
+against their like-for-like uniform counterpart (uniform learning rate for a
+learning-rate profile, the uniform-rank LoRA of the same budget for a rank
+profile), grouped into families (learning-rate profiles: decay, grow; frozen
+lower layers: freeze; LoRA rank profiles: each against its matched uniform-rank
+LoRA):
+
+- supported: some family has a variant that is better and none that is worse;
+- contradicted: some variant is worse and none is better;
+- not supported: otherwise (all indistinguishable, or mixed: a family with a
+  better and a worse variant);
+- not tested by this run: no layer-wise variant was compared in the setting."""
 
 from __future__ import annotations
 
@@ -16,14 +36,15 @@ import pandas as pd
 from xlir.report.grid import SETTINGS, Study, metric_label
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTED = "supported", "not supported", "not tested by this run"
+CONTRADICTED = "contradicted"
 
 CLAIMS = {
     "C1": "Hybrid batch sampling achieves the best multilingual retrieval performance.",
     "C2": "Hybrid batch training reduces language bias compared with monolingual (X-X) training.",
     "C3": "Hybrid batch training simultaneously serves monolingual, cross-lingual and multilingual retrieval.",
     "C4": "Hybrid batch training enables strong zero-shot retrieval across languages never seen in training.",
-    "C5": "Layer-wise scaling beats uniform scaling for zero-shot cross-lingual retrieval (the research question).",
-    "C5-largest": "C5 holds for the largest model size run.",
+    "C5": "Layer-wise scaling beats uniform scaling in this setting (the research question; judged per setting).",
+    "C5-largest": "C5 holds for the largest model size run (per setting).",
 }
 CRITERIA = {
     "C1": "multilingual setting, headline metric: the hybrid sampling is significantly better than every other "
@@ -33,9 +54,13 @@ CRITERIA = {
     "significantly worse than any other sampling",
     "C4": "on the language pairs that involve a language never trained on, in every setting: hybrid significantly "
     "better than the model before fine-tuning",
-    "C5": "cross-lingual setting, headline metric, hybrid batches: at least one layer-wise variant significantly "
-    "better than its like-for-like uniform counterpart (uniform learning rate for learning-rate profiles, "
-    "uniform LoRA rank at the same budget for rank profiles)",
+    "C5": "per benchmark and setting, headline metric, hybrid batches, each layer-wise variant against its "
+    "like-for-like uniform counterpart (uniform learning rate for learning-rate profiles, uniform LoRA rank at the "
+    "same budget for rank profiles); outcomes as decided in comparisons.csv (Holm p < alpha, Holm-adjusted "
+    "interval excluding 0, |Δ| >= min effect, seeds agreeing in sign): supported if a family (learning-rate "
+    "profiles; LoRA rank profiles) has a better variant and no worse one; contradicted if a variant is worse and "
+    "none better; not supported otherwise (indistinguishable, or mixed within a family); families: learning-rate "
+    "profiles (decay, grow), frozen lower layers (freeze), LoRA rank profiles",
     "C5-largest": "as C5, for the model with the most parameters",
 }
 
@@ -46,6 +71,12 @@ OUTCOME_WORDS = {
     "worse": "significantly worse",
     "indistinguishable": "indistinguishable",
 }
+REASON_WORDS = {
+    "p": "Holm p >= alpha",
+    "interval includes 0": "adjusted interval includes 0",
+    "below min effect": "below the minimum effect",
+    "seeds disagree": "seeds disagree in sign",
+}
 
 
 def fmt_p(p: float) -> str:
@@ -54,9 +85,34 @@ def fmt_p(p: float) -> str:
     return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
 
 
+def adjusted_ci(row: pd.Series) -> tuple[float, float, float]:
+    """(low, high, confidence level) of the Holm-adjusted interval the outcome uses; the
+    unadjusted one for a table without the adjusted columns."""
+    low, high = row.get("ci_adj_low"), row.get("ci_adj_high")
+    if low is None or pd.isna(low) or high is None or pd.isna(high):
+        return float(row["ci_low"]), float(row["ci_high"]), float(row["ci_level"])
+    return float(low), float(high), float(row["ci_adj_level"])
+
+
+def fmt_level(level: float) -> str:
+    """`99.2%`."""
+    return f"{100 * level:.3g}%"
+
+
+def fmt_outcome(row: pd.Series) -> str:
+    """`significantly better` / `indistinguishable (below the minimum effect)`."""
+    words = OUTCOME_WORDS[row["outcome"]]
+    reason = row.get("outcome_reason")
+    if row["outcome"] == "indistinguishable" and isinstance(reason, str) and reason in REASON_WORDS:
+        words += f" ({REASON_WORDS[reason]})"
+    return words
+
+
 def fmt_delta(row: pd.Series) -> str:
-    """`Δ +0.0123 [+0.0050, +0.0190], Holm p 0.004` (the CI at the row's level)."""
-    return f"Δ {row['delta']:+.4f} [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}], Holm p {fmt_p(row['p_holm'])}"
+    """`Δ +0.0123 [+0.0050, +0.0190] (99.2% Holm-adjusted), Holm p 0.004`: the interval the outcome uses."""
+    low, high, level = adjusted_ci(row)
+    interval = f"[{low:+.4f}, {high:+.4f}] ({fmt_level(level)} Holm-adjusted)"
+    return f"Δ {row['delta']:+.4f} {interval}, Holm p {fmt_p(row['p_holm'])}"
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
@@ -83,6 +139,61 @@ def fmt_parameters(n: int | None) -> str:
 
 def _values(row: pd.Series) -> str:
     return f"{row['treatment_value']:.3f} vs {row['control_value']:.3f}"
+
+
+def fmt_min_effect(comparisons: pd.DataFrame) -> str:
+    if "min_effect" not in comparisons or comparisons.empty:
+        return "n/a"
+    values = sorted({float(v) for v in comparisons.loc[comparisons.headline, "min_effect"].dropna()})
+    return " / ".join(f"{v:g}" for v in values) or "0"
+
+
+# ------------------------------------------------------------------ at a glance
+def glance_rows(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The scaling comparisons the report opens with: headline metric, every language pair."""
+    if comparisons.empty:
+        return comparisons
+    rows = comparisons[(comparisons.family == "scaling") & (comparisons.subset == "all") & comparisons.headline]
+    order = {s: i for i, s in enumerate(SETTINGS)}
+    return rows.sort_values(
+        ["benchmark", "model", "treatment_sampling", "treatment_variant", "control_variant", "setting"],
+        key=lambda c: c.map(order) if c.name == "setting" else c,
+        kind="stable",
+    )
+
+
+def glance_table(comparisons: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Variant x setting x benchmark: Δ, the Holm-adjusted interval, the outcome and the rule
+    that decided it (one row per comparison of `glance_rows`)."""
+    rows = glance_rows(comparisons)
+    if rows.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(
+        {
+            "benchmark": rows.benchmark,
+            "model": rows.model,
+            "sampling": rows.treatment_sampling,
+            "variant": [
+                f"{t} ({study.variant_note(t)})" + ("" if c == study.baseline else f" vs {c}")
+                for t, c in zip(rows.treatment_variant, rows.control_variant)
+            ],
+            "setting": rows.setting,
+            "metric": rows.metric.map(metric_label),
+            "Δ": rows.delta,
+            "adjusted interval": [fmt_interval(r) for _, r in rows.iterrows()],
+            "Holm p": rows.p_holm,
+            "seeds": rows.n_seeds.astype(int),
+            "outcome": rows.outcome,
+            "decided by": rows.get("outcome_reason", pd.Series("", index=rows.index)).fillna(""),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def fmt_interval(row: pd.Series) -> str:
+    """`[+0.0050, +0.0190] (99.2%)`."""
+    low, high, level = adjusted_ci(row)
+    return f"[{low:+.4f}, {high:+.4f}] ({fmt_level(level)})"
 
 
 # ------------------------------------------------------------------ verdict text
@@ -122,13 +233,13 @@ def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
             "No comparison could be made: the grid has no variant run beside the baseline "
             f"`{study.baseline}` with a shared seed."
         ]
-    first = comparisons.iloc[0]
-    level = int(round(100 * float(first["ci_level"])))
     lines = [
         f"Each variant against `{study.baseline}` (or, for a layer-wise LoRA rank profile, `vs` the "
         f"uniform-rank LoRA variant of the same budget): Δ = variant − counterpart, macro-averaged over "
-        f"language pairs, [{level}% bootstrap CI], Holm-adjusted randomisation p; significant when "
-        f"p < {study.alpha:g}."
+        f"language pairs, [Holm-adjusted interval at the level Holm tests the row at], Holm-adjusted p. "
+        f"Better or worse only when Holm p < {study.alpha:g}, the adjusted interval excludes 0, "
+        f"|Δ| >= the minimum effect ({fmt_min_effect(comparisons)}) and, with two or more seeds, every seed's Δ "
+        "has the same sign; otherwise indistinguishable, with the rule that decided it."
     ]
     scaling = comparisons[(comparisons.family == "scaling") & (comparisons.subset == "all") & comparisons.headline]
     if scaling.empty:
@@ -159,7 +270,7 @@ def verdict_lines(comparisons: pd.DataFrame, study: Study) -> list[str]:
                 name = variant if study.is_layerwise(variant) else f"{variant} ({study.variant_note(variant)})"
                 if row["control_variant"] != study.baseline:
                     name += f" vs {row['control_variant']}"
-                parts.append(f"{name} {OUTCOME_WORDS[row['outcome']]}, {fmt_delta(row)}")
+                parts.append(f"{name} {fmt_outcome(row)}, {fmt_delta(row)}")
             lines.append(
                 f"- {setting} ({_count(int(rows.n_queries.max()), 'query', 'queries')} x "
                 f"{_count(int(rows.n_pairs.max()), 'pair')}): " + "; ".join(parts) + "."
@@ -183,12 +294,13 @@ def _pick(comparisons: pd.DataFrame, **conditions) -> pd.DataFrame:
     return comparisons[mask]
 
 
-def _claim(claim: str, benchmark: str, model: str, status: str, evidence: str) -> dict:
+def _claim(claim: str, benchmark: str, model: str, status: str, evidence: str, setting: str = "") -> dict:
     return {
         "claim": claim,
         "statement": CLAIMS[claim],
         "benchmark": benchmark,
         "model": model,
+        "setting": setting,
         "verdict": status,
         "criterion": CRITERIA[claim],
         "evidence": evidence,
@@ -303,42 +415,70 @@ def claim_unseen_languages(comparisons, study, benchmark, model) -> dict:
     return _claim("C4", benchmark, model, status, "; ".join(evidence))
 
 
-def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> dict:
-    sampling = study.hybrid_sampling() or study.main_sampling
+def variant_family(study: Study, variant: str) -> str:
+    """The family a layer-wise variant is judged with: LoRA rank profiles, frozen lower layers
+    (kind freeze), or learning-rate profiles (decay, grow)."""
+    spec = study.variant_spec(variant)
+    if spec is not None and spec.is_lora:
+        return "LoRA rank profiles"
+    if spec is not None and spec.kind == "freeze":
+        return "frozen lower layers"
+    return "learning-rate profiles"
+
+
+def layerwise_rows(comparisons: pd.DataFrame, study: Study, benchmark: str, model: str, setting: str) -> pd.DataFrame:
+    """The C5 comparisons of one benchmark x model x setting: headline metric, every pair,
+    main (hybrid) sampling, layer-wise treatment (against any control)."""
     rows = _pick(
         comparisons,
         benchmark=benchmark,
         model=model,
         family="scaling",
         subset="all",
-        setting="cross-lingual",
+        setting=setting,
         headline=True,
-        treatment_sampling=sampling,
+        treatment_sampling=study.hybrid_sampling() or study.main_sampling,
     )
-    rows = rows[rows.treatment_variant.map(study.is_layerwise)]
-    if rows.empty:
-        why = (
-            "the benchmark has no cross-lingual setting"
-            if "cross-lingual" not in set(comparisons[comparisons.benchmark == benchmark].setting)
-            else f"no layer-wise variant was run beside a uniform one under {sampling} batches"
-        )
-        return _claim(claim, benchmark, model, NOT_TESTED, why)
+    return rows[rows.treatment_variant.map(study.is_layerwise)] if len(rows) else rows
+
+
+def judge_layerwise(rows: pd.DataFrame, study: Study) -> tuple[str, str]:
+    """(verdict, summary) of the research question over the like-for-like rows of one setting
+    (module docstring)."""
     like = rows.apply(
         lambda r: r["control_variant"] == (study.matched_uniform_lora(r["treatment_variant"]) or study.baseline), axis=1
     )
     like_for_like = rows[like]
-    winners = like_for_like[like_for_like.outcome == "better"]
-    status = SUPPORTED if not winners.empty else NOT_SUPPORTED
+    families = like_for_like.treatment_variant.map(lambda v: variant_family(study, v))
+    clean, mixed = [], []
+    for family, block in like_for_like.groupby(families, sort=True):
+        better, worse = (block.outcome == "better").any(), (block.outcome == "worse").any()
+        if better and not worse:
+            clean.append(family)
+        elif better and worse:
+            mixed.append(family)
+    any_better, any_worse = (like_for_like.outcome == "better").any(), (like_for_like.outcome == "worse").any()
+    if clean:
+        status = SUPPORTED
+    elif any_worse and not any_better:
+        status = CONTRADICTED
+    else:
+        status = NOT_SUPPORTED
     summary = []
+    if mixed:
+        summary.append(f"mixed: within {', '.join(mixed)} one variant is better and another worse")
     for outcome, words in (
-        ("better", "significantly better than its uniform counterpart"),
-        ("worse", "significantly worse than its uniform counterpart"),
+        ("better", "better than its uniform counterpart"),
+        ("worse", "worse than its uniform counterpart"),
         ("indistinguishable", "indistinguishable from its uniform counterpart"),
     ):
-        names = [
-            f"{r.treatment_variant} (vs {r.control_variant})"
-            for r in like_for_like[like_for_like.outcome == outcome].itertuples()
-        ]
+        names = []
+        for _, r in like_for_like[like_for_like.outcome == outcome].iterrows():
+            name = f"{r['treatment_variant']} (vs {r['control_variant']})"
+            reason = r.get("outcome_reason")
+            if outcome == "indistinguishable" and isinstance(reason, str) and reason in REASON_WORDS:
+                name += f" [{REASON_WORDS[reason]}]"
+            names.append(name)
         if names:
             summary.append(f"{words}: {', '.join(names)}")
     behind = rows[~like & (rows.outcome == "worse")]
@@ -352,24 +492,56 @@ def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> 
             "single seed: two checkpoints compared, not two recipes; a difference between training runs cannot be "
             "excluded"
         )
-    evidence = "; ".join(summary) + ". Numbers: " + "; ".join(_describe(row, study) for _, row in rows.iterrows())
-    return _claim(claim, benchmark, model, status, evidence)
+    return status, "; ".join(summary)
+
+
+def claim_layerwise(comparisons, study, benchmark, model, claim: str = "C5") -> list[dict]:
+    """One row per setting: the research question judged there (module docstring)."""
+    out = []
+    present = set(comparisons[comparisons.benchmark == benchmark].setting) if len(comparisons) else set()
+    sampling = study.hybrid_sampling() or study.main_sampling
+    for setting in SETTINGS:
+        rows = layerwise_rows(comparisons, study, benchmark, model, setting)
+        if rows.empty:
+            why = (
+                f"the benchmark has no {setting} setting"
+                if setting not in present
+                else f"no layer-wise variant was run beside a uniform one under {sampling} batches"
+            )
+            out.append(_claim(claim, benchmark, model, NOT_TESTED, why, setting))
+            continue
+        status, summary = judge_layerwise(rows, study)
+        evidence = summary + ". Numbers: " + "; ".join(_describe(row, study) for _, row in rows.iterrows())
+        out.append(_claim(claim, benchmark, model, status, evidence, setting))
+    return out
 
 
 def research_answer(claims: pd.DataFrame) -> list[str]:
-    """One line per benchmark for the research question (claims C5 and C5-largest)."""
+    """The research question per benchmark x model (claims C5 and C5-largest): one line
+    with the verdict of every setting, then one line per tested setting with its summary."""
     lines = []
-    for row in claims[claims.claim.isin(["C5", "C5-largest"])].itertuples():
-        summary = str(row.evidence).split(" Numbers: ")[0]
-        who = "largest model, " if row.claim == "C5-largest" else ""
+    rows = claims[claims.claim.isin(["C5", "C5-largest"])]
+    for (claim, benchmark, model), block in rows.groupby(["claim", "benchmark", "model"], sort=False):
+        who = "largest model, " if claim == "C5-largest" else ""
+        verdicts = "; ".join(f"{r.setting}: **{r.verdict}**" for r in block.itertuples())
+        tested = block[block.verdict != NOT_TESTED]
+        supported = int((tested.verdict == SUPPORTED).sum())
         lines.append(
-            f"**Research question** ({row.benchmark}, {who}{row.model}, cross-lingual): {row.verdict}; {summary}"
+            f"**Research question** ({benchmark}, {who}{model}): layer-wise beats uniform in {supported} of "
+            f"{len(tested)} tested settings. {verdicts}."
         )
+        for r in tested.itertuples():
+            summary = str(r.evidence).split(" Numbers: ")[0]
+            lines.append(f"- {r.setting}: {r.verdict}; {summary}")
     return lines
 
 
+CLAIM_COLUMNS = ["claim", "statement", "benchmark", "model", "setting", "verdict", "criterion", "evidence"]
+
+
 def claims_table(comparisons: pd.DataFrame, study: Study, model_sizes: dict[str, int]) -> pd.DataFrame:
-    """One row per claim x benchmark x model (C5-largest: the largest model only)."""
+    """One row per claim x benchmark x model, and for C5 per setting (C5-largest: the
+    largest model only); `setting` is empty for the claims that span settings."""
     models = sorted({r.model for r in study.runs if r.trained})
     rows: list[dict] = []
     for benchmark in study.benchmarks:
@@ -378,13 +550,13 @@ def claims_table(comparisons: pd.DataFrame, study: Study, model_sizes: dict[str,
             rows.append(claim_language_bias(comparisons, study, benchmark, model))
             rows.append(claim_all_settings(comparisons, study, benchmark, model))
             rows.append(claim_unseen_languages(comparisons, study, benchmark, model))
-            rows.append(claim_layerwise(comparisons, study, benchmark, model))
+            rows.extend(claim_layerwise(comparisons, study, benchmark, model))
         if models:
             largest = max(models, key=lambda m: (model_sizes.get(m, 0), m))
-            row = claim_layerwise(comparisons, study, benchmark, largest, "C5-largest")
             note = f"largest model run: {largest} ({fmt_parameters(model_sizes.get(largest))})"
             if len(models) == 1:
                 note += "; it is the only model size in this run, so this repeats C5"
-            row["evidence"] = note + "; " + row["evidence"]
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["claim", "statement", "benchmark", "model", "verdict", "criterion", "evidence"])
+            for row in claim_layerwise(comparisons, study, benchmark, largest, "C5-largest"):
+                row["evidence"] = note + "; " + row["evidence"]
+                rows.append(row)
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
