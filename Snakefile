@@ -27,7 +27,7 @@ include: "workflow/rules/common.smk"
 # the wildcards' values: the configured names (common.smk), and the untrained runs' placeholders
 wildcard_constraints:
     model=_alternatives(MODELS + ["bm25"]),
-    variant=_alternatives(VARIANTS + ["zeroshot", "lexical"]),
+    variant=_alternatives(VARIANTS + list(SWEEP_RUNS) + ["zeroshot", "lexical"]),
     sampling=_alternatives(SAMPLINGS + ["none"]),
     seed=r"\d+",
     benchmark=_alternatives(BENCHMARKS + [DEV]),

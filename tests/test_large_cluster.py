@@ -59,20 +59,22 @@ def paper_dry_run(tmp_path_factory) -> str:
 def test_paper_config_dry_run_through_slurm_profile(paper_dry_run):
     assert "This was a dry-run" in paper_dry_run
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", paper_dry_run.split("Job stats:")[-1], re.MULTILINE))
-    assert int(counts["train"]) == 108  # 4 models x (7 variants + 2 more samplings of uniform) x 3 seeds
+    # 4 models x (7 variants + 2 more samplings of uniform) x 5 seeds x 3 learning rates (lr sweep)
+    assert int(counts["train"]) == 540
+    assert int(counts["select_lr"]) == 4 * 9 and int(counts["link_selected_run"]) == 4 * 9 * 5
     assert int(counts["prepare_model"]) == 4
 
 
 def test_multi_gpu_training_job_is_one_node_with_torchrun(paper_dry_run):
     jobs = _train_jobs(paper_dry_run)
-    xl = jobs["xlmr-xl/uniform/hybrid/seed13"]
+    xl = jobs["xlmr-xl/uniform.lr3e-05/hybrid/seed13"]
     assert xl["resources"]["gpu"] == "4" and xl["resources"]["nodes"] == "1"
     assert xl["resources"]["slurm_partition"] == "gpu" and xl["resources"]["gpu_model"] == "h100"
     assert "tasks" not in xl["resources"]  # with GPUs the plugin would turn it into --ntasks-per-gpu
     assert int(xl["resources"]["cpus_per_task"]) == 4 * 8  # 4 processes x 8 threads
     assert xl["shell"].startswith("torchrun --standalone --nproc-per-node 4 -m xlir.cli train ")
     assert '"strategy": "fsdp"' in xl["shell"] and "--log " not in xl["shell"]
-    base = jobs["xlmr-base/lora-linear/hybrid/seed13"]
+    base = jobs["xlmr-base/lora-linear.lr0.0001/hybrid/seed13"]
     assert base["resources"]["gpu"] == "1" and base["shell"].startswith("xlir train ")
     assert '"precision": "bf16"' in base["shell"] and "--device cuda" in base["shell"]
     # GPU jobs get their runtime and host memory from the planner

@@ -109,7 +109,14 @@ def tiny_config(tmp: Path) -> dict:
             "max_pairs_per_category": None,
         },
         "translation": {"backend": "apertium", "languages": ["es", "ca", "gl"]},
-        "training": {"languages": ["en", "es", "ca"], "steps": 3, "batch_size": 4, "lr": 1.0e-3},
+        "training": {
+            "languages": ["en", "es", "ca"],
+            "steps": 3,
+            "batch_size": 4,
+            "lr": 1.0e-3,
+            # the LoRA variant's lr is selected on the dev split (rules select_lr, link_selected_run)
+            "lr_sweep": {"lora": [1.0e-3, 3.0e-3]},
+        },
         "samplings": {"hybrid": {"alpha": 0.5}, "xx": {"alpha": 1.0}},
         "seeds": [1],
         "variants": {
@@ -202,6 +209,16 @@ def test_every_stage_produced_its_outputs(finished_workdir):
             assert check["passed"] and check["max_abs_diff_vs_trec_eval"] <= 1e-4, check
     csv = (results / "report/metrics.csv").read_text()
     assert "zeroshot" in csv and "lexical" in csv and "lora-linear" in csv
+    # the lr sweep: both grid points scored on the dev split only; the selected one is the run
+    selection = json.loads((results / "selection/tiny/lora-linear/hybrid.json").read_text())
+    assert [point["lr"] for point in selection["grid"]] == [1.0e-3, 3.0e-3]
+    for lr in ("0.001", "0.003"):
+        sweep_run = results / f"runs/tiny/lora-linear.lr{lr}/hybrid/seed1"
+        assert (sweep_run / "dev/metrics.json").is_file() and not (sweep_run / "demo").exists()
+    summary = json.loads((results / "runs/tiny/lora-linear/hybrid/seed1/train_summary.json").read_text())
+    assert summary["base_lr"] == selection["selected_lr"]
+    report = (results / "report/index.md").read_text(encoding="utf-8")
+    assert "## Learning rate" in report and "lr_sweep.png" in report
 
 
 @pytest.mark.integration

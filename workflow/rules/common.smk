@@ -12,6 +12,7 @@ import yaml
 from xlir.train.plan_memory import job_resources as _planned_resources
 from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
 from xlir.train.variants import parse_variant
+from xlir.train.lr_sweep import SweepConfig, sweep_runs as _sweep_runs, training_overrides as _training_overrides
 
 RESULTS = "results"
 RESOURCES = "resources"
@@ -40,6 +41,19 @@ def _resolve_matched_controls(specs):
 
 
 VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
+# The learning-rate sweep (training.lr_sweep; xlir.train.lr_sweep): every swept variant trains
+# once per grid lr as run `<variant>.lr<lr>`, evaluated on the dev split only; rule select_lr
+# picks the lr and rule link_selected_run fills the variant's own run folder with that run.
+LR_SWEEP = SweepConfig.from_config(config["training"].get("lr_sweep"))
+SWEEP_RUNS = _sweep_runs(VARIANT_SPECS, LR_SWEEP)  # {sweep run: (variant, lr)}
+SWEPT_VARIANTS = [v for v in VARIANTS if any(variant == v for variant, _ in SWEEP_RUNS.values())]
+#: the specs rule train reads: the configured variants and the sweep runs (named by run)
+TRAIN_SPECS = {
+    **VARIANT_SPECS,
+    **{run: parse_variant({**VARIANT_SPECS[v].to_dict(), "name": run}) for run, (v, _) in SWEEP_RUNS.items()},
+}
+#: what rule train trains: the variants not swept, and every sweep run
+TRAINED_VARIANTS = [v for v in VARIANTS if v not in SWEPT_VARIANTS] + list(SWEEP_RUNS)
 MT_LANGS = list(config["translation"]["languages"])
 TRAIN_LANGS = list(config["training"]["languages"])
 # the training languages machine translation fills (where a source pair lacks them)
@@ -48,6 +62,9 @@ QA_SOURCE = config["qa"]["source"]
 # the dev split of the training source, evaluated like a benchmark (never an evaluation benchmark)
 DEV = "dev"
 DEV_SPLIT = config["qa"]["dev"]["fraction"] > 0
+if LR_SWEEP.active and not DEV_SPLIT:
+    raise ValueError("config key training.lr_sweep: a learning-rate sweep selects on the dev split, but "
+                     "qa.dev.fraction is 0 (no dev split); set qa.dev.fraction > 0 or empty the sweep's grids")
 # the training pairs every run learns from: with leakage.drop_overlapping_pairs, those left after
 # dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
 TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
@@ -221,7 +238,7 @@ def benchmark_cutoffs(benchmark):
 
 
 RUN = f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}"
-DENSE_CONSTRAINTS = {"model": _alternatives(MODELS), "variant": _alternatives(VARIANTS + ["zeroshot"])}
+DENSE_CONSTRAINTS = {"model": _alternatives(MODELS), "variant": _alternatives(VARIANTS + list(SWEEP_RUNS) + ["zeroshot"])}
 
 
 def prepared(benchmark, name):
@@ -264,9 +281,10 @@ def train_options(model):
     return merged
 
 
-def training_params(model):
+def training_params(model, variant=None):
     """What `xlir train --training` gets. Switches at their defaults are left out, so the default
-    config's params (and Snakemake's params rerun trigger) are what they were before the switches."""
+    config's params (and Snakemake's params rerun trigger) are what they were before the switches.
+    A sweep run trains at its grid lr (`lr`, or `lora_lr` for LoRA)."""
     t = config["training"]
     keys = ("lr", "weight_decay", "temperature", "warmup_ratio", "max_grad_norm", "freeze_word_embeddings")
     params = {k: t[k] for k in keys}
@@ -274,6 +292,9 @@ def training_params(model):
         params["lora_lr"] = t["lora_lr"]
     defaults = _TrainOptions().to_dict()
     params.update({k: v for k, v in train_options(model).items() if v != defaults[k]})
+    if variant in SWEEP_RUNS:
+        base, lr = SWEEP_RUNS[variant]
+        params.update(_training_overrides(VARIANT_SPECS[base], lr))
     return params
 
 
@@ -302,12 +323,60 @@ def train_resources(wildcards, key, default):
     """GPU jobs: runtime and host memory from the planner (xlir plan-memory); CPU jobs: the defaults."""
     planned = _planned_resources(wildcards.model, model_cfg(wildcards.model),
                                  {**config["training"], **train_options(wildcards.model)},
-                                 VARIANT_SPECS[wildcards.variant])
+                                 TRAIN_SPECS[wildcards.variant])
     return planned[key] if planned else default
 
 
 def train_gpus(model):
     return train_nproc(model) if str(model_cfg(model)["device"]).startswith("cuda") else 0
+
+
+# ------------------------------------------------------------------ learning-rate sweep
+def sweep_cells():
+    """(model, variant, sampling) of every grid cell whose variant is swept, in grid order."""
+    cells = []
+    for model, variant, sampling, _ in grid_cells():
+        if variant in SWEPT_VARIANTS and (model, variant, sampling) not in cells:
+            cells.append((model, variant, sampling))
+    return cells
+
+
+def selection_file(model, variant, sampling):
+    return f"{RESULTS}/selection/{model}/{variant}/{sampling}.json"
+
+
+def sweep_members(model, variant, sampling):
+    """[{lr, seed, run, metrics}]: the sweep runs of one cell (run: below results/runs)."""
+    members = []
+    for run, (base, lr) in SWEEP_RUNS.items():
+        if base != variant:
+            continue
+        for seed in SEEDS:
+            path = run_dir(model, run, sampling, seed)
+            members.append({"lr": lr, "seed": seed, "run": os.path.relpath(path, f"{RESULTS}/runs"),
+                            "metrics": f"{path}/{DEV}/metrics.json"})
+    return members
+
+
+def followed_selection(model, variant, sampling):
+    """A mean-lr-matched control follows its target's selection (same model and sampling)."""
+    target = VARIANT_SPECS[variant].match_mean_lr_of
+    if target is None:
+        return []
+    if (model, target, sampling) not in sweep_cells():
+        raise ValueError(f"config key variants.{variant}.match_mean_lr_of: with training.lr_sweep the control "
+                         f"takes the lr '{target}' selects, but '{target}' is not swept under model '{model}' "
+                         f"and sampling '{sampling}' (grid)")
+    return [selection_file(model, target, sampling)]
+
+
+def sweep_outputs():
+    """Every cell's selection (and through it every sweep run's dev metrics)."""
+    return [selection_file(*cell) for cell in sweep_cells()]
+
+
+for _cell in sweep_cells():  # fail at load, not in a job
+    followed_selection(*_cell)
 
 
 # ------------------------------------------------------------------ report
@@ -333,6 +402,8 @@ def report_manifest():
         "benchmarks": BENCHMARKS,
         "mt_languages": MT_LANGS,
         "results_dir": RESULTS,
+        "lr_sweep": [{"model": m, "variant": v, "sampling": s, "selection": selection_file(m, v, s)}
+                     for m, v, s in sweep_cells()],
     }
 
 
@@ -357,5 +428,6 @@ def report_inputs(wildcards):
     inputs += [f"{RESULTS}/data/train/stats.json", f"{RESULTS}/data/qa/split.json"]
     if DEV_SPLIT:
         inputs += [f"{path}/{DEV}/metrics.json" for path in evaluated_runs()]
+    inputs += sweep_outputs()
     inputs += [f"{RESULTS}/models/{m}/base" for m in MODELS]
     return inputs

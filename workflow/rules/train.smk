@@ -1,4 +1,6 @@
-# Stages 3-4: hybrid batch plans and fine-tuning (one job per model x variant x sampling x seed).
+# Stages 3-4: hybrid batch plans and fine-tuning (one job per model x variant x sampling x seed,
+# x learning rate where training.lr_sweep sweeps it: then select_lr picks the lr on the dev split
+# and link_selected_run gives the variant's run folder the selected run).
 
 
 rule plan_batches:
@@ -34,8 +36,8 @@ rule train:
         train_log=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_log.tsv",
         summary=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_summary.json",
     params:
-        variant=lambda w: as_json(VARIANT_SPECS[w.variant].to_dict()),
-        training=lambda w: as_json(training_params(w.model)),
+        variant=lambda w: as_json(TRAIN_SPECS[w.variant].to_dict()),
+        training=lambda w: as_json(training_params(w.model, w.variant)),
         max_length=lambda w: model_cfg(w.model)["max_length"],
         encode_max_length=lambda w: encode_length(w.model),
         pooling=lambda w: model_cfg(w.model)["pooling"],
@@ -44,7 +46,7 @@ rule train:
         launcher=lambda w: train_launcher(w.model),
         log_option=train_log_option,
     wildcard_constraints:
-        variant=_alternatives(VARIANTS),
+        variant=_alternatives(TRAINED_VARIANTS),
         model=_alternatives(MODELS),
     log:
         TRAIN_LOG,
@@ -67,3 +69,54 @@ rule train:
         "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
         "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
         "--out-log {output.train_log} --out-summary {output.summary} {params.log_option} 2>> {log}"
+
+
+rule select_lr:
+    input:
+        metrics=lambda w: [m["metrics"] for m in sweep_members(w.model, w.variant, w.sampling)],
+        follow=lambda w: followed_selection(w.model, w.variant, w.sampling),
+    output:
+        f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+    params:
+        runs=lambda w: as_json(sweep_members(w.model, w.variant, w.sampling)),
+        metric=LR_SWEEP.metric,
+        setting=LR_SWEEP.setting,
+        follow=lambda w, input: ["--follow", input.follow[0]] if input.follow else [],
+    wildcard_constraints:
+        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+    log:
+        f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
+        "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
+
+
+rule link_selected_run:
+    input:
+        selection=f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+        runs=lambda w: [
+            f"{RESULTS}/runs/{m['run']}/{name}"
+            for m in sweep_members(w.model, w.variant, w.sampling)
+            if m["seed"] == int(w.seed)
+            for name in ("model", "param_groups.tsv", "train_log.tsv", "train_summary.json")
+        ],
+    output:
+        model=directory(f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/model"),
+        param_groups=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/param_groups.tsv",
+        train_log=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_log.tsv",
+        summary=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_summary.json",
+    params:
+        runs_dir=f"{RESULTS}/runs",
+        out_run=lambda w: run_dir(w.model, w.variant, w.sampling, w.seed),
+    wildcard_constraints:
+        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        model=_alternatives(MODELS),
+    log:
+        f"{RESULTS}/logs/link_selected_run/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}.log",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir link-selected-run --selection {input.selection} --seed {wildcards.seed} --runs-dir {params.runs_dir} "
+        "--out-run {params.out_run:q} --log {log} 2>> {log}"

@@ -348,6 +348,30 @@ def layer_profiles(runs: list[Run], figures_dir: Path) -> str | None:
     return save(fig, figures_dir, "layer_profiles")
 
 
+def lr_sweep(table: pd.DataFrame, figures_dir: Path) -> str | None:
+    """Dev score against base lr (log scale), one line per variant, one panel per model x
+    sampling; the selected lr is ringed."""
+    if table.empty:
+        return None
+    score = next(c for c in table.columns if c.startswith("dev "))
+    panels = list(table.groupby(["model", "sampling"], sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, ((model, sampling), here) in zip(axes[0], panels, strict=True):
+        for variant, rows in here.groupby("variant", sort=False):
+            rows = rows.sort_values("lr")
+            (line,) = ax.plot(rows.lr, rows[score], marker="o", markersize=4, label=variant)
+            chosen = rows[rows.selected == "yes"]
+            ax.scatter(chosen.lr, chosen[score], s=120, facecolors="none", edgecolors=line.get_color())
+        ax.set_xscale("log")
+        ax.set_xlabel("base learning rate")
+        ax.set_ylabel(score)
+        ax.set_title(f"{model}, {sampling}: dev split (ring: selected)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save(fig, figures_dir, "lr_sweep")
+
+
 def lora_update_norms(runs: list[Run], figures_dir: Path) -> str | None:
     """||dW||_F of the LoRA update per block (train_summary.json, `lora_update_norms`), one line
     per LoRA variant (mean over its runs), so a rank profile's step size is seen beside its ranks."""

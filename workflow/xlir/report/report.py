@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlir.common.io import atomic_dir, atomic_open, get_logger, read_json, read_tsv
-from xlir.report import figures, provenance, training_data
+from xlir.report import figures, lr_sweep, provenance, training_data
 from xlir.report.aggregate import read_measurements
 from xlir.report.compare import read_comparisons
 from xlir.report.document import Document, md_table
@@ -315,8 +315,27 @@ def benchmark_section(
         )
 
 
+def lr_section(doc: Document, study: Study, figures_dir: Path) -> None:
+    """How each variant's base learning rate was set: the dev-split sweep, or one fixed lr."""
+    selections = lr_sweep.read_selections(study.manifest)
+    doc.heading("Learning rate")
+    doc.para(
+        lr_sweep.unswept_text(study.config.get("training", {}), bool(selections), study.config.get("variants", {}))
+    )
+    if not selections:
+        return
+    doc.table(lr_sweep.selected_lrs(selections))
+    table = lr_sweep.sweep_table(selections)
+    doc.figure(
+        figures.lr_sweep(table, figures_dir),
+        "the learning-rate sweep: dev-split score against base lr, one line per variant (ring: the selected lr)",
+    )
+    doc.table(table, digits=4, collapsed=f"dev score of every sweep point ({len(table)} points)")
+
+
 def training_section(doc: Document, study: Study, figures_dir: Path) -> None:
     trained = [run for run in study.runs if run.trained]
+    lr_section(doc, study, figures_dir)
     doc.heading("Scaling profiles")
     doc.figure(
         figures.layer_profiles(trained, figures_dir),
@@ -330,7 +349,10 @@ def training_section(doc: Document, study: Study, figures_dir: Path) -> None:
         variant = study.variant_spec(run.variant)
         spec = json.dumps(variant.to_dict(), sort_keys=True)
         table = pd.DataFrame(read_tsv(Path(run.dir) / "param_groups.tsv"))
-        multiplier = training_data.mean_lr_multiplier(table, study.config.get("training", {}), variant.is_lora)
+        summary = read_json(Path(run.dir) / "train_summary.json")
+        multiplier = training_data.mean_lr_multiplier(
+            table, study.config.get("training", {}), variant.is_lora, summary.get("base_lr")
+        )
         doc.para(
             f"`{run.variant}` ({study.variant_note(run.variant)}): {spec}; parameter-weighted mean lr multiplier "
             f"{multiplier:.3f} (the overall learning rate relative to the base lr)"

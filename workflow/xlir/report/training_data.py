@@ -83,10 +83,19 @@ def dev_table(runs: list[Run], metric: str = "map") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mean_lr_multiplier(param_groups: pd.DataFrame, training: dict, is_lora: bool) -> float:
+def mean_lr_multiplier(
+    param_groups: pd.DataFrame, training: dict, is_lora: bool, base_lr: float | None = None
+) -> float:
     """The parameter-weighted mean of a run's per-layer learning rates over its trainable
-    parameters (param_groups.tsv), relative to its base lr (training.lora_lr for LoRA where set)."""
-    base = float(training.get("lora_lr") or training.get("lr") or 1.0) if is_lora else float(training.get("lr") or 1.0)
+    parameters (param_groups.tsv), relative to its base lr: the one the run recorded
+    (train_summary.json `base_lr`, e.g. its swept lr), else the config's (training.lora_lr for
+    LoRA where set)."""
+    if base_lr:
+        base = float(base_lr)
+    elif is_lora:
+        base = float(training.get("lora_lr") or training.get("lr") or 1.0)
+    else:
+        base = float(training.get("lr") or 1.0)
     trainable = param_groups["trainable"].astype(float)
     lr = param_groups["lr"].astype(float)
     if trainable.sum() == 0:

@@ -1,5 +1,6 @@
 """Stages 3-4 subcommands (rule file `workflow/rules/train.smk`): `plan-batches`, `train`,
-and the planning tool `plan-memory` (no rule: `xlir plan-memory --configfile ...`)."""
+`select-lr` and `link-selected-run` (the lr sweep), and the planning tool `plan-memory`
+(no rule: `xlir plan-memory --configfile ...`)."""
 
 from __future__ import annotations
 
@@ -149,6 +150,43 @@ def run_plan_memory(a: argparse.Namespace) -> None:
     print(text)
 
 
+def add_select_lr(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "select-lr", run_select_lr, "pick a variant's base lr on the dev split (lr sweep)")
+    p.add_argument("--variant", required=True)
+    p.add_argument(
+        "--runs",
+        required=True,
+        type=json_arg,
+        help="the sweep runs: [{lr, seed, run, metrics}] (metrics: the run's dev metrics.json) (JSON)",
+    )
+    p.add_argument("--metric", default="map")
+    p.add_argument("--setting", default="mean", help="monolingual, cross-lingual, multilingual or mean")
+    p.add_argument("--follow", type=Path, help="a mean-lr-matched control: its target's selection.json")
+    p.add_argument("--out", required=True, type=Path)
+
+
+def run_select_lr(a: argparse.Namespace) -> None:
+    from xlir.train.select_lr import select_lr
+
+    select_lr(a.variant, a.runs, a.metric, a.setting, a.out, follow=a.follow)
+
+
+def add_link_selected_run(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "link-selected-run", run_link_selected_run, "copy a variant's dev-selected sweep run to its run folder"
+    )
+    p.add_argument("--selection", required=True, type=Path)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--runs-dir", required=True, type=Path, help="the folder holding the sweep runs' folders")
+    p.add_argument("--out-run", required=True, type=Path)
+
+
+def run_link_selected_run(a: argparse.Namespace) -> None:
+    from xlir.train.link_selected_run import link_selected_run
+
+    link_selected_run(a.selection, a.seed, a.runs_dir, a.out_run)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_plan_batches, add_train, add_plan_memory):
+    for add in (add_plan_batches, add_train, add_plan_memory, add_select_lr, add_link_selected_run):
         add(sub)

@@ -195,7 +195,7 @@ def _train(
     summary = None
     if ctx.is_main:
         write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
-        summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx)
+        summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx, lr)
         export = {"max_seq_length": max_length, **(export or {})}
         facts = _card_facts(
             summary,
@@ -430,12 +430,14 @@ def _summary(
     precision: str,
     opts: TrainOptions,
     ctx: distributed.DistContext,
+    base_lr: float,
 ) -> dict:
-    """The training summary: steps, time, throughput, parameter counts, losses (and the
+    """The training summary: base lr, steps, time, throughput, parameter counts, losses (and the
     memory and distribution switches when they are not the defaults)."""
     losses = [r["loss"] for r in rows]
     summary = {
         "variant": spec.name,
+        "base_lr": base_lr,
         "steps": len(plan),
         "seed": seed,
         "train_seconds": round(seconds, 2),
