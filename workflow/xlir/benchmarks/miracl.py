@@ -27,6 +27,11 @@ from xlir.common.io import InputError, atomic_open, get_logger, write_json, writ
 
 log = get_logger(__name__)
 
+#: MIRACL's 18 languages: 16 with training data, and the surprise languages de and yo
+MIRACL_LANGUAGES = (
+    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th", "yo", "zh",
+)  # fmt: skip
+
 
 def read_topics(path: Path) -> list[tuple[str, str]]:
     topics = []
