@@ -22,6 +22,11 @@ from xlir.report.report import build_report
 def study_dir(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("study")
     manifest = write_study(root, seeds=[1, 2])
+    # a job's warnings file beside its log, and a config-check warning (the Warnings section)
+    warnings = {"command": "translate", "warnings": [{"level": "WARNING", "logger": "xlir", "message": "empty es"}]}
+    (root / "results/logs/translate").mkdir(parents=True, exist_ok=True)
+    (root / "results/logs/translate/es.warnings.json").write_text(json.dumps(warnings), encoding="utf-8")
+    manifest["config_warnings"] = ["config key translation.references: no gl rows"]
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -189,6 +194,15 @@ def test_report_files_and_figures(study_dir):
         assert text in page and text in markdown, text
     for stem in ("demo_delta_heatmaps", "layer_profiles"):
         assert f"figures/{stem}.png" in markdown
+
+
+def test_report_lists_the_warnings_of_the_config_check_and_the_jobs(study_dir):
+    root, _ = study_dir
+    markdown = (root / "results/report/index.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Warnings") : markdown.index("## Provenance")]
+    assert "2 distinct warning(s) from 2 job(s)" in section
+    assert "| config (workflow load) | config key translation.references: no gl rows |" in section
+    assert "| translate/es | empty es |" in section
 
 
 def test_report_opens_with_the_answer_at_a_glance(study_dir):

@@ -1,14 +1,18 @@
 # Everything the rule files share, and nothing else (the grid, path builders, parameter
 # serialisation and the functions the rules call; snakemake --lint wants rules and functions
 # in separate files). The config is parsed here once, when the workflow loads, so a
-# bad variant fails before any job runs.
+# bad variant fails before any job runs; xlir.config_checks then checks what the schema
+# cannot (benchmark languages, model sources, Apertium modes, mirror files) and reports
+# every problem at once, naming its config key.
 import os
 import re
 import json
 import shlex
+import sys
 
 import yaml
 
+from xlir.config_checks import check_config as _check_config
 from xlir.train.plan_memory import job_resources as _planned_resources
 from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
 from xlir.train.variants import parse_variant
@@ -21,6 +25,22 @@ VARIANTS = list(config["variants"])
 SAMPLINGS = list(config["samplings"])
 SEEDS = [int(s) for s in config["seeds"]]
 BENCHMARKS = list(config["benchmarks"])
+
+
+def _deploys_with_conda():
+    """Jobs run in conda environments (--sdm conda): Apertium comes with the job's environment."""
+    try:
+        return "conda" in {str(method) for method in workflow.deployment_settings.deployment_method}
+    except AttributeError:
+        return False
+
+
+#: what the config makes weaker but does not stop (printed now; the report lists them)
+CONFIG_WARNINGS = _check_config(config, os.getcwd(), conda=_deploys_with_conda())
+for _warning in CONFIG_WARNINGS:
+    print(f"xlir config warning: {_warning}", file=sys.stderr)
+
+
 #: every configured variant parsed once, at the edge (xlir.train.variants); errors name the variant and key
 VARIANT_SPECS = {name: parse_variant({"name": name, **spec}) for name, spec in config["variants"].items()}
 
@@ -101,6 +121,7 @@ def _check_training_source():
 
 
 _check_training_source()
+
 
 
 def qa_source_path():
@@ -395,7 +416,7 @@ def report_manifest():
     for path in evaluated_runs():
         _, _, model, variant, sampling, seed = path.split("/")
         runs.append({"model": model, "variant": variant, "sampling": sampling, "seed": int(seed[4:]), "dir": path})
-    return {
+    manifest = {
         "config": config,
         "default_config": _default_config(),
         "runs": runs,
@@ -405,6 +426,9 @@ def report_manifest():
         "lr_sweep": [{"model": m, "variant": v, "sampling": s, "selection": selection_file(m, v, s)}
                      for m, v, s in sweep_cells()],
     }
+    if CONFIG_WARNINGS:  # only when there are any: the default config's report params stay as they were
+        manifest["config_warnings"] = CONFIG_WARNINGS
+    return manifest
 
 
 REPORT_MANIFEST = as_json(report_manifest())

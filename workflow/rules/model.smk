@@ -10,7 +10,9 @@ rule prepare_model:
             f"--{key.replace('_', '-')} {shlex.quote(str(model_cfg(w.model)[src]))}"
             for key, src in (("hub_id", "hub_id"), ("path", "path"), ("revision", "revision"))
             if model_cfg(w.model)[src]
-        ),
+        )
+        # a hub model with the network off (data.download: false) comes from the local cache only
+        + (" --offline" if model_cfg(w.model)["source"] == "hub" and not config["data"]["download"] else ""),
         pooling=lambda w: model_cfg(w.model)["pooling"],
         max_seq_length=lambda w: encode_length(w.model),
     log:

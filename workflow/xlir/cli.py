@@ -10,7 +10,7 @@ import sys
 import time
 
 from xlir.benchmarks import commands as benchmarks_commands
-from xlir.common.io import InputError, setup_logging
+from xlir.common.io import InputError, collector_of, setup_logging, write_warnings
 from xlir.data import commands as data_commands
 from xlir.evaluation import commands as evaluation_commands
 from xlir.model import commands as model_commands
@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         log.exception("xlir %s failed", args.command)
         return 1
+    finally:
+        # the job's warnings beside its log (results/logs/.../<job>.warnings.json): the report lists them
+        collector = collector_of(log)
+        if args.log and collector is not None:
+            write_warnings(args.log, args.command, collector)
     log.info("xlir %s finished in %.1fs", args.command, time.time() - started)
     return 0
 

@@ -72,6 +72,7 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise InputError(f"{path}: expected a JSON object with a 'data' list (SQuAD/LAReQA format)")
     paragraph_index = 0
+    seen: dict[str, str] = {}  # question id -> where it first occurred in this file
     for a, article in enumerate(document["data"]):
         title = article.get("title") if isinstance(article.get("title"), str) else None
         for p, paragraph in enumerate(article.get("paragraphs", [])):
@@ -85,6 +86,11 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
             if len(sentences) != len(breaks):
                 raise InputError(f"{where}: {len(sentences)} sentences but {len(breaks)} sentence_breaks")
             for s, sentence in enumerate(sentences):
+                if not isinstance(sentence, str) or not sentence.strip():
+                    raise InputError(
+                        f"{where}.sentences[{s}]: empty sentence {sentence!r}; every sentence is a candidate "
+                        "and needs text"
+                    )
                 benchmark.candidates.append(
                     {
                         "cid": f"{lang}:{paragraph_index}:{s}",
@@ -98,6 +104,11 @@ def load_language_file(path: Path, lang: str, benchmark: Benchmark) -> None:
                 qwhere = f"{where}.qas[{k}]"
                 if not qa.get("id") or not isinstance(qa.get("question"), str) or not qa.get("answers"):
                     raise InputError(f"{qwhere}: expected id, question and a non-empty answers list")
+                if not qa["question"].strip():
+                    raise InputError(f"{qwhere} (id {qa['id']}): empty question")
+                if str(qa["id"]) in seen:
+                    raise InputError(f"{qwhere}: id {str(qa['id'])!r} repeats the id of {seen[str(qa['id'])]}")
+                seen[str(qa["id"])] = f"data[{a}].paragraphs[{p}].qas[{k}]"
                 answer_start = qa["answers"][0].get("answer_start")
                 if not isinstance(answer_start, int):
                     raise InputError(f"{qwhere} (id {qa['id']}): answers[0].answer_start must be an integer")

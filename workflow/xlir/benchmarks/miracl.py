@@ -23,57 +23,76 @@ from collections import defaultdict
 from pathlib import Path
 
 from xlir.benchmarks.prepared import PreparedFiles, as_prepared_files
-from xlir.common.io import InputError, atomic_open, get_logger, write_json, write_jsonl
+from xlir.common.io import InputError, atomic_open, get_logger, iter_lines, write_json, write_jsonl
 
 log = get_logger(__name__)
+
+#: MIRACL's 18 languages: 16 with training data, and the surprise languages de and yo
+MIRACL_LANGUAGES = (
+    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th", "yo", "zh",
+)  # fmt: skip
 
 
 def read_topics(path: Path) -> list[tuple[str, str]]:
     topics = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-                raise InputError(f"{path}: line {number}: expected 'qid<TAB>query', got {line.strip()[:80]!r}")
-            topics.append((fields[0].strip(), fields[1].strip()))
+    seen: dict[str, int] = {}
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+            raise InputError(
+                f"{path}: line {number}: expected 'qid<TAB>query' (a non-empty query), got {line.strip()[:80]!r}"
+            )
+        qid = fields[0].strip()
+        if qid in seen:
+            raise InputError(f"{path}: line {number}: query id {qid!r} repeats the id of line {seen[qid]}")
+        seen[qid] = number
+        topics.append((qid, fields[1].strip()))
     return topics
 
 
 def read_judgements(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 4:
-                raise InputError(f"{path}: line {number}: expected 'qid Q0 docid rel', got {line.strip()[:80]!r}")
-            try:
-                qrels[fields[0]][fields[2]] = int(fields[3])
-            except ValueError:
-                raise InputError(f"{path}: line {number}: relevance {fields[3]!r} is not an integer") from None
+    lines: dict[tuple[str, str], int] = {}
+    for number, line in iter_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise InputError(f"{path}: line {number}: expected 'qid Q0 docid rel', got {line.strip()[:80]!r}")
+        try:
+            grade = int(fields[3])
+        except ValueError:
+            raise InputError(f"{path}: line {number}: relevance {fields[3]!r} is not an integer") from None
+        qid, docid = fields[0], fields[2]
+        if docid in qrels[qid] and qrels[qid][docid] != grade:
+            raise InputError(
+                f"{path}: line {number}: query {qid!r} judges passage {docid!r} {grade}, and line "
+                f"{lines[qid, docid]} judged it {qrels[qid][docid]}"
+            )
+        qrels[qid][docid] = grade
+        lines.setdefault((qid, docid), number)
     return dict(qrels)
 
 
 def iter_corpus(folder: Path):
+    """(file, line number, record) of every passage of the corpus files in `folder`."""
     files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
     if not files:
         raise InputError(f"{folder}: no corpus files (*.jsonl or *.jsonl.gz)")
     for path in files:
         opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InputError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
-                if not isinstance(record, dict) or "docid" not in record or "text" not in record:
-                    raise InputError(f"{path}: line {number}: expected an object with docid, title, text")
-                yield record
+        for number, line in iter_lines(path, opener):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}: line {number}: invalid JSON ({error.msg}, column {error.colno})") from None
+            if not isinstance(record, dict) or "docid" not in record or "text" not in record:
+                raise InputError(f"{path}: line {number}: expected an object with docid, title, text")
+            yield path, number, record
 
 
 def prepare_miracl(
@@ -110,13 +129,23 @@ def prepare_miracl(
             )
         judged = {docid for docs in qrels.values() for docid in docs}
         corpus = []
-        seen: set[str] = set()
-        for record in iter_corpus(folder / "corpus"):
+        seen: set[str] = set()  # a set, not a dict of locations: MIRACL corpora hold millions of passages
+        empty: list[str] = []
+        for path, number, record in iter_corpus(folder / "corpus"):
             docid = str(record["docid"])
-            if docid in seen or any(ch.isspace() for ch in docid):
-                raise InputError(f"{folder / 'corpus'}: docid {docid!r} is duplicated or contains whitespace")
+            if not docid or any(ch.isspace() for ch in docid):
+                raise InputError(f"{path}: line {number}: docid {docid!r} is empty or contains whitespace")
+            if docid in seen:
+                raise InputError(f"{path}: line {number}: docid {docid!r} occurs a second time in the corpus")
             seen.add(docid)
+            if not str(record.get("title") or "").strip() and not str(record["text"]).strip():
+                empty.append(f"{path.name} line {number} ({docid})")
             corpus.append(record)
+        if empty:  # kept: the official pool is not changed, but an empty passage matches nothing
+            log.warning(
+                "MIRACL %s: %d passages with empty title and text (kept in the pool), e.g. %s",
+                lang, len(empty), ", ".join(empty[:3]),
+            )  # fmt: skip
         missing = sorted(judged - seen)
         if missing:
             raise InputError(
@@ -128,9 +157,15 @@ def prepare_miracl(
             extra = max(0, max_candidates_per_language - len(judged))
             sample = set(id(r) for r in random.Random(seed).sample(rest, min(extra, len(rest))))
             kept = [r for r in corpus if str(r["docid"]) in judged or id(r) in sample]
+        unjudged = 0
         for qid, text in topics:
             if any(rel > 0 for rel in qrels.get(qid, {}).values()):
                 questions.append({"qid": f"{lang}:{qid}", "lang": lang, "id": qid, "text": text})
+            else:
+                unjudged += 1
+        if unjudged:  # as the official evaluation: a topic without a relevant passage has no score
+            log.info("MIRACL %s: %d topics of %s have no relevant passage and are left out", lang, unjudged,
+                     folder / "topics.tsv")  # fmt: skip
         for record in kept:
             title = str(record.get("title") or "").strip()
             text = str(record["text"]).strip()

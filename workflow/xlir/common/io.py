@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -70,13 +71,56 @@ def write_json(path: str | Path, data: Any) -> None:
         handle.write("\n")
 
 
+def decode_utf8(data: bytes, path: str | Path, offset: int = 0, where: str = "") -> str:
+    """`data` (the bytes of `path` from byte `offset`) as text; bytes that are not UTF-8 raise an
+    InputError naming the file and the byte offset of the first bad byte (`where`: e.g. the line)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad = data[error.start : error.start + 4]
+        raise InputError(
+            f"{path}: byte {offset + error.start}{where}: not UTF-8 ({error.reason}, bytes {bad!r}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file (InputError with the byte offset of a byte that is not UTF-8)."""
+    path = Path(path)
+    return decode_utf8(path.read_bytes(), path)
+
+
+def iter_lines(path: str | Path, opener: Any = open) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a UTF-8 file; `opener` e.g. gzip.open (binary mode).
+    A byte that is not UTF-8 raises InputError with its byte offset (in the decompressed data
+    for a compressed file) and line."""
+    path = Path(path)
+    offset = 0
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = decode_utf8(raw, path, offset, f" (line {number})")
+            yield number, text[:-2] + "\n" if text.endswith("\r\n") else text
+            offset += len(raw)
+
+
+def json_error(path: str | Path, text: str, error: json.JSONDecodeError, where: str = "") -> InputError:
+    """An InputError locating a JSON syntax error: line and column, and the character offset (all
+    that locates anything in a file of one long line), with the text around it."""
+    around = text[max(0, error.pos - 30) : error.pos + 30]
+    if "\n" not in text.rstrip("\n"):
+        place = f"character {error.pos} (of a one-line file of {len(text)} characters)"
+    else:
+        place = f"line {error.lineno}, column {error.colno} (character {error.pos})"
+    return InputError(f"{path}{where}: {place}: invalid JSON ({error.msg}) near {around!r}")
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
+    text = read_text(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from error
+        raise json_error(path, text, error) from error
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
@@ -91,14 +135,13 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
 def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}: line {line_number}: invalid JSON ({error.msg})") from error
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}: line {line_number}: invalid JSON ({error.msg}, column {error.colno})") from error
     return records
 
 
@@ -111,8 +154,7 @@ def write_tsv(path: str | Path, rows: list[dict], columns: list[str] | None = No
 
 
 def read_tsv(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
+    return list(csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t"))
 
 
 def fingerprint(*parts: Any) -> str:
@@ -129,8 +171,53 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class WarningCollector(logging.Handler):
+    """Keeps the warnings (and errors) a job logs, for its warnings file (`write_warnings`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append({"level": record.levelname, "logger": record.name, "message": record.getMessage()})
+
+
+def warnings_path(log_path: str | Path) -> Path:
+    """The warnings file beside a rule's log: `results/logs/translate/es.log` ->
+    `results/logs/translate/es.warnings.json` (the report lists every such file)."""
+    log_path = Path(log_path)
+    return log_path.with_name(f"{log_path.stem}.warnings.json")
+
+
+def write_warnings(log_path: str | Path, command: str, collector: WarningCollector) -> None:
+    """Rewrite the job's warnings file from this run's warnings (removed when there are none, so a
+    rerun that no longer warns leaves no stale file; the log itself is appended to)."""
+    path = warnings_path(log_path)
+    warnings = [r for r in collector.records if r["level"] == "WARNING"]
+    if warnings:
+        write_json(path, {"command": command, "log": str(log_path), "warnings": warnings})
+    else:
+        path.unlink(missing_ok=True)
+
+
+def read_warnings(logs_dir: str | Path) -> list[dict]:
+    """Every job's warnings under `logs_dir`: {job (the log below logs_dir), command, logger, message}."""
+    logs_dir = Path(logs_dir)
+    rows = []
+    for path in sorted(logs_dir.rglob("*.warnings.json")) if logs_dir.is_dir() else []:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a damaged side file must not stop the report; the log still holds the lines
+        job = str(path.relative_to(logs_dir)).removesuffix(".warnings.json")
+        for warning in document.get("warnings", []):
+            rows.append({"job": job, "command": document.get("command", ""), **warning})
+    return rows
+
+
 def setup_logging(log_path: str | Path | None) -> logging.Logger:
-    """Log to stderr and, when given, to the rule's log file (appending)."""
+    """Log to stderr and, when given, to the rule's log file (appending); every warning is also
+    kept by a `WarningCollector` (`collector_of(logger)`) for the job's warnings file."""
     logger = logging.getLogger("xlir")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
@@ -139,12 +226,17 @@ def setup_logging(log_path: str | Path | None) -> logging.Logger:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(formatter)
     logger.addHandler(stream)
+    logger.addHandler(WarningCollector())
     if log_path and not _stderr_is(log_path):
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_path, encoding="utf-8")
         file_handler.setFormatter(formatter)
         logger.addHandler(file_handler)
     return logger
+
+
+def collector_of(logger: logging.Logger) -> WarningCollector | None:
+    return next((h for h in logger.handlers if isinstance(h, WarningCollector)), None)
 
 
 def _stderr_is(path: str | Path) -> bool:

@@ -127,6 +127,15 @@ def _reference_block(
     `references_tsv`; None without references or when none matches a segment."""
     references = read_references(references_tsv, lang) if references_tsv else {}
     if not references:
+        if references_tsv:
+            others = sorted({row.get("lang") or "" for row in read_tsv(references_tsv)})
+            if others:  # human references exist, only not for this language: say so, not silently
+                log.warning(
+                    "%s: no %s references (it has %s); %s is scored round-trip instead",
+                    references_tsv, lang, ", ".join(others), lang,
+                )  # fmt: skip
+            else:  # e.g. the chatterbot source, which has no human translations
+                log.info("%s holds no references; %s is scored round-trip", references_tsv, lang)
         return None
     matched = [
         (references[(pair_id, field)], hyp) for pair_id, field, _, hyp in segments if (pair_id, field) in references

@@ -26,6 +26,11 @@ def add_prepare_model(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hub-id")
     p.add_argument("--path")
     p.add_argument("--revision")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="the network is off (data.download: false): a hub model from the cache only",
+    )
     p.add_argument("--pooling", default="mean", choices=["mean", "cls"], help="sentence-transformers pooling")
     p.add_argument("--max-seq-length", type=int, default=128, help="sentence-transformers max_seq_length")
     p.add_argument("--out", required=True, type=Path)
@@ -41,6 +46,8 @@ def run_prepare_model(a: argparse.Namespace) -> None:
         hub_id=a.hub_id,
         local_path=a.path,
         revision=a.revision,
+        name=Path(a.out).parent.name,  # results/models/{model}/base: the key under `models` errors name
+        offline=a.offline,
         pooling=a.pooling,
         max_seq_length=a.max_seq_length,
     )

@@ -274,6 +274,17 @@ def dropped_pairs_text(results_dir: Path) -> str | None:
     )
 
 
+def warnings_table(results_dir: Path, config_warnings: list[str] | None = None) -> pd.DataFrame:
+    """Every warning of the config (workflow load) and of the jobs (their `*.warnings.json` beside
+    the logs: fallbacks, skipped records, ...), one row per distinct (job, message)."""
+    from xlir.common.io import read_warnings
+
+    rows = [{"job": "config (workflow load)", "warning": message} for message in config_warnings or []]
+    rows += [{"job": w["job"], "warning": w["message"]} for w in read_warnings(Path(results_dir) / "logs")]
+    table = pd.DataFrame(rows, columns=["job", "warning"])
+    return table.drop_duplicates().reset_index(drop=True)
+
+
 def benchmark_sizes(results_dir: Path, benchmarks: list[str]) -> pd.DataFrame:
     rows = []
     for benchmark in benchmarks:

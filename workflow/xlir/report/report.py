@@ -412,6 +412,22 @@ def data_section(doc: Document, study: Study, manifest: dict, results_dir: Path)
     doc.table(provenance.leakage_table(results_dir, study.benchmarks))
 
 
+def warnings_section(doc: Document, manifest: dict, results_dir: Path) -> None:
+    """What the config check and the jobs warned about: fallbacks and skipped records that change
+    what was measured without stopping the study (each job's lines are in its log, too)."""
+    doc.heading("Warnings")
+    table = provenance.warnings_table(results_dir, manifest.get("config_warnings"))
+    if table.empty:
+        doc.para("No job and no config check logged a warning.")
+        return
+    doc.para(
+        f"{len(table)} distinct warning(s) from {table.job.nunique()} job(s) (results/logs/<job>.warnings.json "
+        "beside each log; the log holds the context): fallbacks, skipped records and values the config "
+        "makes weaker."
+    )
+    doc.table(table, collapsed=f"all {len(table)} warnings" if len(table) > 20 else None)
+
+
 def provenance_section(
     doc: Document, study: Study, manifest: dict, measurements: pd.DataFrame, results_dir: Path
 ) -> None:
@@ -568,6 +584,7 @@ def build_report(
                 )
         training_section(doc, study, figures_dir)
         data_section(doc, study, manifest, results_dir)
+        warnings_section(doc, manifest, results_dir)
         provenance_section(doc, study, manifest, measurements, results_dir)
         method_section(doc, comparisons, study)
     with atomic_open(out.claims) as handle:

@@ -283,7 +283,10 @@ def _bm25_plan(
         )
     fallbacks = {lang: spec for lang, (spec, _) in plan.items() if lang != POOLED and spec != f"anserini:{lang}"}
     for lang, spec in fallbacks.items():
-        log.info("language %s: Anserini has no -language %s analyzer (or overridden); using %s", lang, lang, spec)
+        if lang in analyzers:  # the config chose it
+            log.info("language %s: analyzer %s (configured)", lang, spec)
+        else:  # a fallback that changes the BM25 baseline of this language: a warning the report lists
+            log.warning("language %s: Anserini has no -language %s analyzer; BM25 uses %s instead", lang, lang, spec)
     return chosen, plan, fallbacks
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from xlir.common.io import InputError, get_logger
+from xlir.common.io import InputError, get_logger, read_text
 
 log = get_logger(__name__)
 
@@ -38,7 +38,7 @@ def read_chatterbot_file(path: Path, skipped: list[str] | None = None) -> list[d
     record's location and reason are appended to it and the record is left out."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.safe_load(read_text(path))
     except yaml.YAMLError as error:
         raise InputError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(document, dict) or not isinstance(document.get("conversations"), list):

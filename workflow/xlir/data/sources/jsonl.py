@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xlir.common.io import InputError, get_logger
+from xlir.common.io import InputError, get_logger, iter_lines
 
 log = get_logger(__name__)
 
@@ -64,24 +64,23 @@ def load_jsonl(path: Path, lang: str = "en") -> list[dict]:
     pairs: list[dict] = []
     seen: dict[str, int] = {}
     try:
-        handle = open(path, encoding="utf-8")
+        lines = list(iter_lines(path))
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror})") from error
-    with handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}: line {line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{where}: invalid JSON ({error.msg})") from error
-            pair = parse_record(record, lang, where)
-            if pair["pair_id"] in seen:
-                raise InputError(f"{where}: id {pair['pair_id']!r} repeats the id of line {seen[pair['pair_id']]}")
-            seen[pair["pair_id"]] = line_number
-            pair["pair_id"] = f"jsonl:{pair['pair_id']}"
-            pairs.append(pair)
+    for line_number, line in lines:
+        if not line.strip():
+            continue
+        where = f"{path}: line {line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{where}: invalid JSON ({error.msg}, column {error.colno})") from error
+        pair = parse_record(record, lang, where)
+        if pair["pair_id"] in seen:
+            raise InputError(f"{where}: id {pair['pair_id']!r} repeats the id of line {seen[pair['pair_id']]}")
+        seen[pair["pair_id"]] = line_number
+        pair["pair_id"] = f"jsonl:{pair['pair_id']}"
+        pairs.append(pair)
     if not pairs:
         raise InputError(f"{path}: no records (expected one JSON object a line)")
     languages = sorted({code for pair in pairs for code in pair["texts"]})

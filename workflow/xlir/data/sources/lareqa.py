@@ -47,9 +47,12 @@ def _read_language(path: Path, lang: str) -> dict[str, dict]:
                 question_id = str(qa["id"])
                 if question_id in records:
                     raise InputError(f"{qwhere}: id {question_id!r} occurs twice in {path}")
-                question, answer = " ".join(qa["question"].split()), " ".join(sentences[sentence].split())
-                if question and answer:
-                    records[question_id] = {"question": question, "answer": answer, "title": title}
+                question, answer = " ".join(qa["question"].split()), " ".join(str(sentences[sentence]).split())
+                if not question:
+                    raise InputError(f"{qwhere} (id {question_id}): empty question")
+                if not answer:
+                    raise InputError(f"{qwhere} (id {question_id}): the answer's sentence ({sentence}) is empty")
+                records[question_id] = {"question": question, "answer": answer, "title": title}
     return records
 
 

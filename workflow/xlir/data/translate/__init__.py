@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from xlir.common.io import InputError, get_logger, write_jsonl
+from xlir.common.io import InputError, get_logger, iter_lines, write_jsonl
 from xlir.data.translate.apertium import DEFAULT_MODES, ApertiumTranslator, normalise_text
 from xlir.data.translate.base import Translator, cache_id, make_translator
 from xlir.data.translate.cache import CachedTranslator
@@ -37,28 +37,27 @@ def read_qa_pairs(path: str | Path, fields: tuple[str, ...] = ("question", "answ
     path = Path(path)
     records: list[dict] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}: line {line_number}: invalid JSON ({error.msg})") from error
-            if not isinstance(record, dict):
-                raise InputError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
-            pair_id = record.get("pair_id")
-            if not isinstance(pair_id, str) or not pair_id:
-                raise InputError(f"{path}: line {line_number}: missing or non-string 'pair_id'")
-            for field in fields:
-                if not isinstance(record.get(field), str):
-                    raise InputError(f"{path}: line {line_number}: pair {pair_id}: missing or non-string {field!r}")
-            if pair_id in seen:
-                raise InputError(
-                    f"{path}: line {line_number}: duplicate pair_id {pair_id!r} (first on line {seen[pair_id]})"
-                )
-            seen[pair_id] = line_number
-            records.append(record)
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}: line {line_number}: invalid JSON ({error.msg})") from error
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
+        pair_id = record.get("pair_id")
+        if not isinstance(pair_id, str) or not pair_id:
+            raise InputError(f"{path}: line {line_number}: missing or non-string 'pair_id'")
+        for field in fields:
+            if not isinstance(record.get(field), str):
+                raise InputError(f"{path}: line {line_number}: pair {pair_id}: missing or non-string {field!r}")
+        if pair_id in seen:
+            raise InputError(
+                f"{path}: line {line_number}: duplicate pair_id {pair_id!r} (first on line {seen[pair_id]})"
+            )
+        seen[pair_id] = line_number
+        records.append(record)
     return records
 
 

@@ -117,8 +117,11 @@ class ApertiumTranslator:
         key = f"{src}-{tgt}"
         if key not in self.modes:
             known = ", ".join(sorted(self.modes)) or "none"
+            lang = tgt if src == "en" else src
             raise ValueError(
-                f"apertium: no mode for {key}; add it to config key `translation.modes` (known directions: {known})"
+                f"apertium: no mode for {key} (config key translation.languages asks for {lang}); "
+                f"name an installed mode in translation.modes ({key}: <mode>, see `apertium -l`) or use "
+                f"translation.backend: huggingface (known directions: {known})"
             )
         return self.modes[key]
 
