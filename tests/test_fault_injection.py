@@ -409,3 +409,18 @@ def test_slurm_profile_requeues_and_signals_train_jobs(tmp_path):
     for block in blocks:
         assert "slurm_extra=" + extra in block
         assert "--checkpoint-dir results/checkpoints/" in block
+
+
+def test_checkpoint_every_is_checked_and_documented():
+    import yaml
+
+    from xlir.train.checkpoint import DEFAULT_EVERY
+    from xlir.train.options import TrainOptions, parse_options
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))["properties"]
+    assert schema["training"]["properties"]["checkpoint_every"]["default"] == DEFAULT_EVERY == 100
+    assert TrainOptions().checkpoint_every == DEFAULT_EVERY
+    assert "checkpoint_every" in schema["models"]["additionalProperties"]["properties"]["training"]["properties"]
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(ValueError, match="training.checkpoint_every"):
+            parse_options({"checkpoint_every": bad})
