@@ -45,6 +45,8 @@ rule train:
         device=lambda w: model_cfg(w.model)["device"],
         launcher=lambda w: train_launcher(w.model),
         log_option=train_log_option,
+        # resumable checkpoints: beside the run, not a declared output, so a failed job keeps them
+        checkpoint_dir=lambda w: f"{RESULTS}/checkpoints/{w.model}/{w.variant}/{w.sampling}/seed{w.seed}",
     wildcard_constraints:
         variant=_alternatives(TRAINED_VARIANTS),
         model=_alternatives(MODELS),
@@ -68,7 +70,8 @@ rule train:
         "--max-length {params.max_length} --encode-max-length {params.encode_max_length} "
         "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
         "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
-        "--out-log {output.train_log} --out-summary {output.summary} {params.log_option} 2>> {log}"
+        "--out-log {output.train_log} --out-summary {output.summary} --checkpoint-dir {params.checkpoint_dir:q} "
+        "{params.log_option} 2>> {log}"
 
 
 rule select_lr:

@@ -1,12 +1,16 @@
 """Atomic file output, JSON/JSONL/TSV helpers and per-rule logging.
 
 Every output is written to a temporary file in the destination's folder and
-renamed into place, so a failed job never leaves a half-written file."""
+renamed into place, so a failed job never leaves a half-written file. A writer
+killed mid-write (SIGKILL, a node failure) leaves its temporary `.{name}.*.tmp`
+sibling behind; the next writer that holds `exclusive(path)` removes it."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -63,6 +67,73 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def stale_temps(path: str | Path) -> list[Path]:
+    """The temporary siblings `.{name}.*.tmp` that `atomic_open` / `atomic_dir` make for `path`."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporary siblings a killed writer of `path` left; returns what was removed.
+    Only safe while no other process writes `path`: call it under `exclusive(path)`."""
+    removed = stale_temps(path)
+    for tmp in removed:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return removed
+
+
+class Busy(RuntimeError):
+    """Another process holds the lock on an output (`exclusive`)."""
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, what: str = "output") -> Iterator[Path]:
+    """Hold the write lock of `path` for the block: an exclusive `flock` on `.{name}.lock` beside it.
+
+    A second process asking for the same lock fails at once (`Busy`, naming the holder's pid) instead
+    of writing the same output at the same time. The kernel releases the lock when the holder dies,
+    SIGKILL included, so a killed run never blocks its rerun. On entry the temporary siblings a killed
+    writer left are removed (`remove_stale_temps`); on exit, success or not, the lock file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    handle = open(lock, "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise Busy(
+                f"{path}: another process (pid {holder}) is writing this {what}; wait for it or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        removed = remove_stale_temps(path)
+        if removed:
+            get_logger(__name__).warning(
+                "removed %d temporary file(s) a killed writer of %s left: %s",
+                len(removed),
+                path,
+                ", ".join(p.name for p in removed),
+            )
+        try:
+            yield lock
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()  # while still held: a process that opened it meanwhile fails to lock it
+    finally:
+        handle.close()
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -1,7 +1,11 @@
 """Encode a prepared benchmark's questions and candidate pool once per model.
 
 Embeddings are reused by every setting (monolingual, cross-lingual,
-multilingual); `meta.json` records the model fingerprint they belong to."""
+multilingual); `meta.json` records the model fingerprint they belong to.
+
+The output folder is written atomically (a hidden temporary sibling renamed into place, so a job
+killed or out of disk space leaves no partial folder and an earlier complete one intact) by one
+process at a time (`xlir.common.io.exclusive`, which also removes what a killed writer left)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 import torch
 
 from xlir.benchmarks.prepared import PreparedFiles, as_prepared_files
-from xlir.common.io import atomic_dir, file_sha256, get_logger, read_json, read_jsonl, write_json
+from xlir.common.io import Busy, atomic_dir, exclusive, file_sha256, get_logger, read_json, read_jsonl, write_json
 from xlir.model.encoder import DualEncoder
 from xlir.model.precision import PRECISIONS, resolve_precision
 
@@ -62,6 +66,35 @@ def encode_benchmark(
     texts, max_length, pooling, precision) and reused by any later job with the same key.
     `precision`: fp32, bf16 (forward pass under bf16 autocast; embeddings stay fp32)
     or auto (bf16 on a CUDA device that supports it, fp32 elsewhere)."""
+    with exclusive(out_dir, "embedding folder"):
+        return _encode_benchmark(
+            model_dir,
+            prepared,
+            out_dir,
+            batch_size=batch_size,
+            max_length=max_length,
+            pooling=pooling,
+            threads=threads,
+            device=device,
+            cache_dir=cache_dir,
+            precision=precision,
+        )
+
+
+def _encode_benchmark(
+    model_dir: Path,
+    prepared: str | Path | PreparedFiles,
+    out_dir: Path,
+    *,
+    batch_size: int,
+    max_length: int,
+    pooling: str,
+    threads: int,
+    device: str,
+    cache_dir: Path | None,
+    precision: str,
+) -> dict:
+    """`encode_benchmark`'s work, under the output folder's write lock."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"config key models.<name>.encode_precision: '{precision}' is not one of {', '.join(PRECISIONS)}"
@@ -100,9 +133,12 @@ def encode_benchmark(
         meta["cache_key"] = key
         write_json(tmp / "meta.json", meta)
     if key:
-        with atomic_dir(Path(cache_dir) / key) as tmp:
-            for path in Path(out_dir).iterdir():
-                shutil.copyfile(path, tmp / path.name)
+        try:
+            with exclusive(Path(cache_dir) / key, "cache entry"), atomic_dir(Path(cache_dir) / key) as tmp:
+                for path in Path(out_dir).iterdir():
+                    shutil.copyfile(path, tmp / path.name)
+        except Busy as busy:  # another job caches the same embeddings right now: its copy will do
+            log.warning("embeddings not cached: %s", busy)
     log.info(
         "encoded %d questions and %d candidates in %.1fs (%s)", len(questions), len(candidates), seconds, precision
     )

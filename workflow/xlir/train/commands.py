@@ -52,9 +52,30 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-param-groups", required=True, type=Path)
     p.add_argument("--out-log", required=True, type=Path)
     p.add_argument("--out-summary", required=True, type=Path)
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        help="resumable checkpoints (every training.checkpoint_every steps and on SIGTERM / SIGUSR1); "
+        "a rerun resumes from the newest complete one; removed when the outputs are written. "
+        "Not inside a declared output: a failed job's outputs are deleted (default: no checkpoints)",
+    )
 
 
 def run_train(a: argparse.Namespace) -> None:
+    from xlir.common.io import Busy, get_logger
+    from xlir.train.checkpoint import TrainingInterrupted
+
+    try:
+        _train_command(a)
+    except TrainingInterrupted as stopped:  # checkpoint written: exit as the signal would (143 for SIGTERM)
+        get_logger(__name__).warning("%s", stopped)
+        raise SystemExit(stopped.exit_code) from None
+    except Busy as busy:
+        get_logger(__name__).error("%s", busy)
+        raise SystemExit(1) from None
+
+
+def _train_command(a: argparse.Namespace) -> None:
     from xlir.train.train import train
     from xlir.train.variants import parse_variant
 
@@ -86,6 +107,7 @@ def run_train(a: argparse.Namespace) -> None:
         encode_max_length=a.encode_max_length,
         sampling=a.sampling,
         sampling_alpha=a.sampling_alpha,
+        checkpoint_dir=a.checkpoint_dir,
     )
 
 

@@ -12,6 +12,7 @@ fp32 loop:
 | `optimizer` | adamw, adamw_fused, adamw_8bit | adamw | torch AdamW; its fused kernel; bitsandbytes' 8-bit AdamW (where installed) |
 | `strategy` | ddp, fsdp | ddp | how processes share the model when launched by torchrun / accelerate launch |
 | `nproc_per_node` | int >= 1 | 1 | processes (GPUs) per training job; > 1 makes the rule call torchrun |
+| `checkpoint_every` | int >= 0 | 100 | steps between resumable checkpoints (`xlir.train.checkpoint`); 0: only on SIGTERM / SIGUSR1 |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class TrainOptions:
     optimizer: str = "adamw"
     strategy: str = "ddp"
     nproc_per_node: int = 1
+    checkpoint_every: int = 100
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +68,9 @@ def parse_options(d: dict | TrainOptions | None) -> TrainOptions:
         raise _bad("strategy", opts.strategy, f"one of {', '.join(STRATEGIES)}")
     if isinstance(opts.nproc_per_node, bool) or not isinstance(opts.nproc_per_node, int) or opts.nproc_per_node < 1:
         raise _bad("nproc_per_node", opts.nproc_per_node, "an integer >= 1")
+    every = opts.checkpoint_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise _bad("checkpoint_every", every, "an integer >= 0 (0: checkpoints only on SIGTERM / SIGUSR1)")
     return opts
 
 

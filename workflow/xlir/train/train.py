@@ -8,6 +8,11 @@ table and the loss curve. The checkpoint is a transformers and a sentence-transf
 directory (`xlir.model.sentence_transformers_dir`) with a model card (`README.md`,
 `xlir.train.model_card`); LoRA runs also keep the peft adapter in `model/adapter/`.
 
+Resumable (`xlir.train.checkpoint`): with a checkpoint folder, a checkpoint every
+`training.checkpoint_every` steps and on SIGTERM / SIGUSR1; a rerun continues from the newest
+complete one and ends with the same weights as an uninterrupted run; the folder is removed once
+every output is written. One process at a time writes a run's outputs (`xlir.common.io.exclusive`).
+
 Memory and scale switches (`xlir.train.options`): bf16 autocast, gradient
 checkpointing, GradCache, fused / 8-bit AdamW. Launched by torchrun (or
 accelerate launch) the same function trains data-parallel with DDP or FSDP
@@ -15,6 +20,7 @@ accelerate launch) the same function trains data-parallel with DDP or FSDP
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -24,11 +30,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xlir.common.io import atomic_dir, get_logger, read_json, read_jsonl, write_json, write_tsv
+from xlir.common.io import (
+    atomic_dir,
+    exclusive,
+    file_sha256,
+    get_logger,
+    read_json,
+    read_jsonl,
+    remove_stale_temps,
+    write_json,
+    write_tsv,
+)
 from xlir.model.encoder import DualEncoder
 from xlir.model.precision import resolve_precision
 from xlir.model.sentence_transformers_dir import model_args, write_sentence_transformers_files
 from xlir.train import distributed, scaling
+from xlir.train.checkpoint import Checkpoints, StopRequest, TrainingInterrupted, model_identity, run_key
 from xlir.train.contrastive import contrastive_step
 from xlir.train.model_card import write_model_card
 from xlir.train.options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options
@@ -90,8 +107,11 @@ def train(
     encode_max_length: int | None = None,
     sampling: str | None = None,
     sampling_alpha: float | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> dict | None:
     """Train one cell; `options` are the memory and distribution switches (`xlir.train.options`).
+    `checkpoint_dir`: where the run's resumable checkpoints go (None: none); it must not be inside
+    a declared output (a failed job's outputs are deleted, the checkpoints must survive).
     `encode_max_length` (default `max_length`) is the sentence-transformers `max_seq_length` of the
     saved model; `sampling` and `sampling_alpha` name the batch sampling in the model card.
     Under torchrun every process calls this; the main one writes the outputs and returns the
@@ -120,6 +140,7 @@ def train(
             threads=threads,
             opts=opts,
             ctx=ctx,
+            checkpoint_dir=checkpoint_dir,
             export={
                 "max_seq_length": encode_max_length or max_length,
                 "sampling": sampling,
@@ -152,10 +173,83 @@ def _train(
     threads: int,
     opts: TrainOptions,
     ctx: distributed.DistContext,
+    checkpoint_dir: Path | None = None,
     export: dict | None = None,
 ) -> dict | None:
-    """`train` in this process: set up, run the steps, write the outputs (main process).
-    `export`: max_seq_length, sampling, alpha of the saved model's sentence-transformers files and card."""
+    """`train` in this process: set up, run the steps, write the outputs (main process, holding the
+    run's write lock). `export`: max_seq_length, sampling, alpha of the saved model's
+    sentence-transformers files and card."""
+    lock = exclusive(out_model_dir, "training run") if ctx.is_main else contextlib.nullcontext()
+    with lock, StopRequest() as stop:  # a stop signal from here on ends in a checkpoint, not a kill
+        if ctx.is_main:
+            for path in (out_param_groups, out_train_log, out_summary):
+                remove_stale_temps(path)
+        key = run_key(
+            model=model_identity(model_dir),
+            pairs=file_sha256(train_pairs_jsonl),
+            plan=file_sha256(batch_plan_jsonl),
+            variant=variant.to_dict(),
+            hyper=[lr, weight_decay, temperature, warmup_ratio, max_grad_norm, max_length, pooling],
+            freeze_word_embeddings=freeze_word_embeddings,
+            seed=seed,
+            options={k: v for k, v in opts.to_dict().items() if k != "checkpoint_every"},
+            world_size=ctx.world_size,
+        )
+        checkpoints = Checkpoints(checkpoint_dir, opts.checkpoint_every, key, ctx)
+        return _train_locked(
+            model_dir,
+            train_pairs_jsonl,
+            batch_plan_jsonl,
+            variant,
+            out_model_dir,
+            out_param_groups,
+            out_train_log,
+            out_summary,
+            lr=lr,
+            weight_decay=weight_decay,
+            temperature=temperature,
+            warmup_ratio=warmup_ratio,
+            max_grad_norm=max_grad_norm,
+            max_length=max_length,
+            pooling=pooling,
+            freeze_word_embeddings=freeze_word_embeddings,
+            seed=seed,
+            threads=threads,
+            opts=opts,
+            ctx=ctx,
+            checkpoints=checkpoints,
+            stop=stop,
+            export=export,
+        )
+
+
+def _train_locked(
+    model_dir: Path,
+    train_pairs_jsonl: Path,
+    batch_plan_jsonl: Path,
+    variant: VariantSpec,
+    out_model_dir: Path,
+    out_param_groups: Path,
+    out_train_log: Path,
+    out_summary: Path,
+    *,
+    lr: float,
+    weight_decay: float,
+    temperature: float,
+    warmup_ratio: float,
+    max_grad_norm: float,
+    max_length: int,
+    pooling: str,
+    freeze_word_embeddings: bool,
+    seed: int,
+    threads: int,
+    opts: TrainOptions,
+    ctx: distributed.DistContext,
+    checkpoints: Checkpoints,
+    stop: StopRequest,
+    export: dict | None = None,
+) -> dict | None:
+    """`_train`'s work, under the run's write lock."""
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     spec = variant
@@ -176,6 +270,7 @@ def _train(
     pairs = {p["pair_id"]: p for p in read_jsonl(train_pairs_jsonl)}
     plan = read_jsonl(batch_plan_jsonl)
     optimizer, scheduler = _optimizer_and_scheduler(groups, opts, lr, weight_decay, warmup_ratio, len(plan))
+    checkpoints.prepare()
     rows, seconds = _run_steps(
         encoder,
         plan,
@@ -188,6 +283,8 @@ def _train(
         name=spec.name,
         opts=opts,
         ctx=ctx,
+        checkpoints=checkpoints,
+        stop=stop,
     )
     optimizer.zero_grad(set_to_none=True)
     # FSDP: gather the shards (a collective: every process takes part); DDP: every replica is whole
@@ -196,6 +293,8 @@ def _train(
     if ctx.is_main:
         write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
         summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx, lr)
+        if checkpoints.report():
+            summary["checkpoints"] = checkpoints.report()
         export = {"max_seq_length": max_length, **(export or {})}
         facts = _card_facts(
             summary,
@@ -227,6 +326,7 @@ def _train(
         if update_norms:
             summary["lora_update_norms"] = {str(block): norm for block, norm in update_norms.items()}
         write_json(out_summary, summary)
+        checkpoints.clear()  # every output is complete: nothing left to resume
         log.info(
             "trained %d steps in %.1fs; loss %.3f -> %.3f",
             len(plan),
@@ -301,14 +401,20 @@ def _run_steps(
     name: str,
     opts: TrainOptions,
     ctx: distributed.DistContext,
+    checkpoints: Checkpoints,
+    stop: StopRequest,
 ) -> tuple[list[dict], float]:
-    """Train one step per batch of `plan`; return the loss-curve rows and the
-    training time (the slowest process's)."""
+    """Train one step per batch of `plan`, from the newest complete checkpoint on when there is one;
+    return the loss-curve rows and the training time (the slowest process's, checkpoint writes
+    excluded, earlier attempts included). A checkpoint is written every `checkpoints.every` steps and,
+    on a stop signal, after the current step, which then raises `TrainingInterrupted`."""
     params = [p for g in groups for p in g["params"]]
     sync = lambda last: distributed.sync_context(encoder.backbone, ctx, last)  # noqa: E731
     encoder.train()
-    rows, started = [], time.time()
-    progress = tqdm(plan, desc=f"train {name}", mininterval=10, disable=not ctx.is_main)
+    done, rows, before = checkpoints.resume(encoder.backbone, optimizer, scheduler)
+    started, paused = time.time(), 0.0
+    progress = tqdm(plan[done:], desc=f"train {name}", mininterval=10, disable=not ctx.is_main, initial=done)
+    progress.total = len(plan)
     for batch in progress:
         queries, passages = batch_texts({**batch, "items": ctx.shard(batch["items"], f"batch {batch['step']}")}, pairs)
         optimizer.zero_grad(set_to_none=True)
@@ -328,7 +434,16 @@ def _run_steps(
         progress.set_postfix(loss=f"{loss.item():.3f}")
         if batch["step"] % 10 == 0:
             log.info("step %d (%s) loss %.4f lr %.2e", batch["step"], batch["kind"], loss.item(), current_lr)
-    return rows, ctx.all_reduce_max(time.time() - started)
+        done += 1
+        signum = stop.requested(ctx) if done < len(plan) else None  # after the last step: the model follows
+        if checkpoints.due(done, len(plan)) or (signum and checkpoints.enabled):
+            paused_from = time.time()
+            seconds = before + paused_from - started - paused
+            checkpoints.save(done, len(plan), encoder.backbone, optimizer, scheduler, rows, seconds)
+            paused += time.time() - paused_from
+        if signum:
+            raise TrainingInterrupted(signum, done, checkpoints.root)
+    return rows, ctx.all_reduce_max(before + time.time() - started - paused)
 
 
 def _save_model(
