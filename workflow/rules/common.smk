@@ -67,12 +67,12 @@ VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
 LR_SWEEP = SweepConfig.from_config(config["training"].get("lr_sweep"))
 SWEEP_RUNS = _sweep_runs(VARIANT_SPECS, LR_SWEEP)  # {sweep run: (variant, lr)}
 SWEPT_VARIANTS = [v for v in VARIANTS if any(variant == v for variant, _ in SWEEP_RUNS.values())]
-#: the specs rule train reads: the configured variants and the sweep runs (named by run)
+#: the specs of what rule `train` trains (configured variants and sweep runs, by name)
 TRAIN_SPECS = {
     **VARIANT_SPECS,
     **{run: parse_variant({**VARIANT_SPECS[v].to_dict(), "name": run}) for run, (v, _) in SWEEP_RUNS.items()},
 }
-#: what rule train trains: the variants not swept, and every sweep run
+#: the names rule `train` trains (the variants not swept and every sweep run)
 TRAINED_VARIANTS = [v for v in VARIANTS if v not in SWEPT_VARIANTS] + list(SWEEP_RUNS)
 MT_LANGS = list(config["translation"]["languages"])
 TRAIN_LANGS = list(config["training"]["languages"])

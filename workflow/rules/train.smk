@@ -111,8 +111,9 @@ rule link_selected_run:
         train_log=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_log.tsv",
         summary=f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/train_summary.json",
     params:
-        runs_dir=f"{RESULTS}/runs",
-        out_run=lambda w: run_dir(w.model, w.variant, w.sampling, w.seed),
+        # the folder of every run folder (results/runs): <runs>/model/variant/sampling/seedN/train_summary.json
+        runs_dir=lambda w, output: output.summary.rsplit("/", 5)[0],
+        out_run=lambda w, output: os.path.dirname(output.summary),
     wildcard_constraints:
         variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
         model=_alternatives(MODELS),
