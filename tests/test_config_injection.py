@@ -174,6 +174,9 @@ def test_path_values_reach_every_command_quoted(workdir):
         if key == "translation.cache":  # one cache per target language: {cache stem}-{lang}.sqlite
             value = value.removesuffix(".sqlite")
         assert any(value in word for word in words), f"{key}: {value!r} did not arrive as written"
+    # the hub revision reaches prepare-model as one argument after --revision
+    prepare = [call for call in calls if call[0] == "prepare-model" and "--hub-id" in call]
+    assert len(prepare) == 1 and prepare[0][prepare[0].index("--revision") + 1] == payload(7)
     # the per-language cache and the references reached the commands that read them
     assert any(word.endswith("-es.sqlite") and payload(2) in word for word in words)
     assert sum(str(references) == word for word in words) == len(config["translation"]["languages"])

@@ -52,6 +52,8 @@ rule fetch_benchmark:
         mirror=option("--mirror", config["data"]["mirror"]),
         download="--download" if config["data"]["download"] else "",
         verify=str(config["data"]["verify_checksums"]).lower(),
+        # MIRACL has no official checksums: each file's SHA-256 is recorded at its first fetch
+        pins=lambda w: option("--pins", MIRACL_PINS) if benchmark_spec(w.benchmark)["kind"] == "miracl" else "",
     log:
         f"{RESULTS}/logs/fetch_benchmark/{{benchmark}}.log",
     benchmark:
@@ -61,7 +63,7 @@ rule fetch_benchmark:
     shell:
         "xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
         "--languages {params.languages:q} {params.mirror} {params.download} --verify-checksums {params.verify} "
-        "--out-dir {output} --log {log} 2>> {log}"
+        "{params.pins} --out-dir {output} --log {log} 2>> {log}"
 
 
 rule prepare_benchmark:

