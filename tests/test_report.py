@@ -230,6 +230,7 @@ def test_provenance_lists_config_differences_seeds_and_timings(study_dir):
     assert "train/tiny/uniform/hybrid/seed1" in markdown
     assert "round-trip" in markdown and "apertium" in markdown
     assert "exact_question_overlap" in markdown
+    assert "resolved commit" in markdown  # the Models table: hub revision asked for and resolved to
 
 
 def test_single_seed_is_said(tmp_path):

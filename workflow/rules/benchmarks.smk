@@ -45,14 +45,15 @@ rule fetch_benchmark:
     output:
         directory(f"{RESOURCES}/benchmarks/{{benchmark}}"),
     params:
-        kind=lambda w: benchmark_spec(w.benchmark)["kind"],
-        dataset=lambda w: f"--dataset {config['benchmarks'][w.benchmark].get('dataset')}"
-        if benchmark_spec(w.benchmark).get("dataset") else "",
-        split=lambda w: benchmark_spec(w.benchmark).get("split", "dev"),
+        kind=lambda w: shell_words(benchmark_spec(w.benchmark)["kind"]),
+        dataset=lambda w: option("--dataset", benchmark_spec(w.benchmark).get("dataset")),
+        split=lambda w: shell_words(benchmark_spec(w.benchmark).get("split", "dev")),
         languages=lambda w: benchmark_spec(w.benchmark)["languages"],
-        mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
+        mirror=option("--mirror", config["data"]["mirror"]),
         download="--download" if config["data"]["download"] else "",
         verify=str(config["data"]["verify_checksums"]).lower(),
+        # MIRACL has no official checksums: each file's SHA-256 is recorded at its first fetch
+        pins=lambda w: option("--pins", MIRACL_PINS) if benchmark_spec(w.benchmark)["kind"] == "miracl" else "",
     log:
         f"{RESULTS}/logs/fetch_benchmark/{{benchmark}}.log",
     benchmark:
@@ -62,7 +63,7 @@ rule fetch_benchmark:
     shell:
         "xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
         "--languages {params.languages:q} {params.mirror} {params.download} --verify-checksums {params.verify} "
-        "--out-dir {output} --log {log} 2>> {log}"
+        "{params.pins} --out-dir {output} --log {log} 2>> {log}"
 
 
 rule prepare_benchmark:
@@ -74,10 +75,11 @@ rule prepare_benchmark:
         qrels=prepared("{benchmark}", "qrels.tsv"),
         stats=prepared("{benchmark}", "stats.json"),
     params:
-        kind=lambda w: benchmark_spec(w.benchmark)["kind"],
+        kind=lambda w: shell_words(benchmark_spec(w.benchmark)["kind"]),
         languages=lambda w: benchmark_spec(w.benchmark)["languages"],
-        subsample=lambda w: f"--max-candidates-per-language {config['benchmarks'][w.benchmark]['max_candidates_per_language']}"
-        if benchmark_spec(w.benchmark).get("max_candidates_per_language") else "",
+        subsample=lambda w: option(
+            "--max-candidates-per-language", benchmark_spec(w.benchmark).get("max_candidates_per_language")
+        ),
     log:
         f"{RESULTS}/logs/prepare_benchmark/{{benchmark}}.log",
     benchmark:
@@ -85,7 +87,7 @@ rule prepare_benchmark:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input} --languages {params.languages:q} "
+        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input:q} --languages {params.languages:q} "
         "{params.subsample} --out-questions {output.questions} --out-candidates {output.candidates} "
         "--out-qrels {output.qrels} --out-stats {output.stats} --log {log} 2>> {log}"
 

@@ -20,6 +20,8 @@ from xlir.train.lr_sweep import SweepConfig, sweep_runs as _sweep_runs, training
 
 RESULTS = "results"
 RESOURCES = "resources"
+#: SHA-256 of every MIRACL file, recorded at its first fetch and checked at every later one
+MIRACL_PINS = f"{RESOURCES}/checksums/miracl.json"
 MODELS = list(config["models"])
 VARIANTS = list(config["variants"])
 SAMPLINGS = list(config["samplings"])
@@ -161,6 +163,24 @@ def as_json(value):
     return shlex.quote(json.dumps(value, sort_keys=True))
 
 
+def shell_words(*words):
+    """Command-line words built in params, each quoted for the shell (shlex.quote), so no config
+    value reaches a rule's shell command unquoted. Words that need no quoting stay as written:
+    the params of a config without shell characters (Snakemake's params rerun trigger) are
+    what they were before the quoting."""
+    return " ".join(shlex.quote(str(word)) for word in words)
+
+
+def option(flag, value):
+    """`--flag value` quoted for the shell, or "" when value is None or empty."""
+    return shell_words(flag, value) if value not in (None, "") else ""
+
+
+def translation_cache(lang):
+    """The MT cache of one target language: translation.cache with -{lang} before .sqlite."""
+    return config["translation"]["cache"].replace(".sqlite", "") + f"-{lang}.sqlite"
+
+
 def grid_cells():
     """(model, variant, sampling, seed) of every fine-tuning run."""
     grid = config["grid"]
@@ -216,6 +236,11 @@ def benchmark_raw_dir(benchmark):
 def monolingual_only(benchmark):
     """MIRACL has monolingual queries only: no pooled index, no cross-language runs."""
     return "--monolingual-only" if benchmark_spec(benchmark)["kind"] == "miracl" else ""
+
+
+def cutoffs_words(benchmark, key):
+    """A benchmark's recall_k or ndcg_k cutoffs as command-line words."""
+    return shell_words(*benchmark_cutoffs(benchmark)[key])
 
 
 def trec_eval_checks():
@@ -278,10 +303,10 @@ def depth_options(benchmark, retriever):
     depth = spec.get("depth", evaluation["bm25_depth"] if retriever == "bm25" else evaluation["depth"])
     if spec["kind"] == "miracl" and depth is None:
         depth = 100  # MIRACL corpora hold millions of passages; 2CR ranks the top 100
-    options = f"--depth {int(depth)}" if depth else ""
+    words = ["--depth", int(depth)] if depth else []
     if evaluation["trec_depth"]:
-        options += f" --trec-depth {int(evaluation['trec_depth'])}"
-    return options.strip()
+        words += ["--trec-depth", int(evaluation["trec_depth"])]
+    return shell_words(*words)
 
 
 # ------------------------------------------------------------------ benchmarks
@@ -327,7 +352,7 @@ def train_launcher(model):
     """`xlir`, or torchrun with one process per GPU of the job (inside one SLURM allocation:
     the job runs as one task holding all its GPUs on one node; torchrun starts the processes)."""
     n = train_nproc(model)
-    return f"torchrun --standalone --nproc-per-node {n} -m xlir.cli" if n > 1 else "xlir"
+    return shell_words("torchrun", "--standalone", "--nproc-per-node", n, "-m", "xlir.cli") if n > 1 else "xlir"
 
 
 def train_log_option(wildcards):
@@ -337,7 +362,7 @@ def train_log_option(wildcards):
         return ""
     log_file = TRAIN_LOG.format(model=wildcards.model, variant=wildcards.variant, sampling=wildcards.sampling,
                                 seed=wildcards.seed)
-    return f"--log {log_file}"
+    return shell_words("--log", log_file)
 
 
 def train_resources(wildcards, key, default):

@@ -4,10 +4,12 @@
 rule fetch_qa:
     output:
         directory(f"{RESOURCES}/qa/{{dataset}}"),
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     params:
-        kind=QA_SOURCE["kind"],
+        kind=shell_words(QA_SOURCE["kind"]),
         languages=QA_SOURCE.get("languages") or [],
-        mirror=f"--mirror {shlex.quote(str(config['data']['mirror']))}" if config["data"]["mirror"] else "",
+        mirror=option("--mirror", config["data"]["mirror"]),
         download="--download" if config["data"]["download"] else "",
         verify=str(config["data"]["verify_checksums"]).lower(),
     log:
@@ -30,7 +32,7 @@ rule prepare_qa:
         split=f"{RESULTS}/data/qa/split.json",
     params:
         qa=as_json(config["qa"]),
-        source=f"--source-path {shlex.quote(qa_source_path())}" if qa_source_path() else "",
+        source=option("--source-path", qa_source_path()),
         network="--allow-network" if config["data"]["download"] else "",
     log:
         f"{RESULTS}/logs/prepare_qa.log",
@@ -49,7 +51,7 @@ rule translate:
         f"{RESULTS}/data/mt/{{lang}}.jsonl",
     params:
         backend=as_json(mt_backend()),
-        cache=config["translation"]["cache"].replace(".sqlite", "") + "-{lang}.sqlite",
+        cache=lambda w: shell_words(translation_cache(w.lang)),
     log:
         f"{RESULTS}/logs/translate/{{lang}}.log",
     benchmark:
@@ -75,7 +77,7 @@ rule mt_quality:
         f"{RESULTS}/data/mt/{{lang}}.quality.json",
     params:
         backend=as_json(mt_backend()),
-        cache=config["translation"]["cache"].replace(".sqlite", "") + "-{lang}.sqlite",
+        cache=lambda w: shell_words(translation_cache(w.lang)),
     log:
         f"{RESULTS}/logs/mt_quality/{{lang}}.log",
     benchmark:
@@ -84,7 +86,7 @@ rule mt_quality:
         "../../envs/xlir.yaml"
     shell:
         "xlir mt-quality --qa {input.qa} --mt {input.mt} --lang {wildcards.lang} --backend {params.backend} "
-        "--cache {params.cache} --references {input.references} --out {output} --log {log} 2>> {log}"
+        "--cache {params.cache} --references {input.references:q} --out {output} --log {log} 2>> {log}"
 
 
 rule build_train_set:

@@ -9,8 +9,8 @@ rule evaluate:
         metrics=f"{RUN}/metrics.json",
         per_query=f"{RUN}/per_query.tsv",
     params:
-        recall_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["recall_k"]),
-        ndcg_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["ndcg_k"]),
+        recall_k=lambda w: cutoffs_words(w.benchmark, "recall_k"),
+        ndcg_k=lambda w: cutoffs_words(w.benchmark, "ndcg_k"),
     log:
         f"{RESULTS}/logs/evaluate/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.log",
     conda:
@@ -29,9 +29,9 @@ rule verify_trec_eval:
     output:
         f"{RESULTS}/checks/trec_eval/{{benchmark}}/{{flat_run}}.json",
     params:
-        recall_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["recall_k"]),
-        ndcg_k=lambda w: " ".join(str(k) for k in benchmark_cutoffs(w.benchmark)["ndcg_k"]),
-        trec_depth=f"--trec-depth {config['evaluation']['trec_depth']}" if config["evaluation"]["trec_depth"] else "",
+        recall_k=lambda w: cutoffs_words(w.benchmark, "recall_k"),
+        ndcg_k=lambda w: cutoffs_words(w.benchmark, "ndcg_k"),
+        trec_depth=option("--trec-depth", config["evaluation"]["trec_depth"]),
     log:
         f"{RESULTS}/logs/verify_trec_eval/{{benchmark}}/{{flat_run}}.log",
     benchmark:

@@ -5,15 +5,14 @@ rule prepare_model:
     output:
         directory(f"{RESULTS}/models/{{model}}/base"),
     params:
-        source=lambda w: model_cfg(w.model)["source"],
+        source=lambda w: shell_words(model_cfg(w.model)["source"]),
         extra=lambda w: " ".join(
-            f"--{key.replace('_', '-')} {shlex.quote(str(model_cfg(w.model)[src]))}"
-            for key, src in (("hub_id", "hub_id"), ("path", "path"), ("revision", "revision"))
-            if model_cfg(w.model)[src]
+            option(f"--{key.replace('_', '-')}", model_cfg(w.model)[key]) for key in ("hub_id", "path", "revision")
+            if model_cfg(w.model)[key]
         )
         # a hub model with the network off (data.download: false) comes from the local cache only
         + (" --offline" if model_cfg(w.model)["source"] == "hub" and not config["data"]["download"] else ""),
-        pooling=lambda w: model_cfg(w.model)["pooling"],
+        pooling=lambda w: shell_words(model_cfg(w.model)["pooling"]),
         max_seq_length=lambda w: encode_length(w.model),
     log:
         f"{RESULTS}/logs/prepare_model/{{model}}.log",

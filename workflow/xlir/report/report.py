@@ -451,22 +451,12 @@ def provenance_section(
         "hashes every config value a run depends on (xlir.report.grid.run_config)."
     )
     doc.table(provenance.run_table(study.runs, study.config, default, timings, depths))
-    cards = []
-    for model in study.config.get("models", {}):
-        card_path = results_dir / "models" / model / "base" / "model_card.json"
-        card = read_json(card_path) if card_path.exists() else {}
-        cards.append(
-            {
-                "model": model,
-                "source": study.config["models"][model].get("source"),
-                "layers": card.get("num_hidden_layers"),
-                "hidden": card.get("hidden_size"),
-                "weights fingerprint": str(card.get("fingerprint", ""))[:16],
-                "engine check (min cosine)": (card.get("engine_check") or {}).get("min_cosine", ""),
-            }
-        )
     doc.heading("Models", 3)
-    doc.table(pd.DataFrame(cards))
+    doc.para(
+        "Where each base model's weights came from: a hub model's revision as configured "
+        "(models.<name>.revision; unpinned: the default branch) and the commit it resolved to."
+    )
+    doc.table(provenance.model_table(study.config, results_dir))
     doc.heading("Package versions", 3)
     doc.table(pd.DataFrame([provenance.package_versions()]))
     doc.heading("Wall time per rule (Snakemake benchmark: files)", 3)
