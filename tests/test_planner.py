@@ -294,7 +294,8 @@ def test_paper_config_plan():
     train_rows = [r for r in rows if not r["variant"].startswith("encode")]
     assert {r["model"] for r in train_rows} == set(config["models"])
     assert all(r["fits"] for r in train_rows), [r for r in train_rows if not r["fits"]]
-    assert sum(r["jobs"] for r in train_rows) == 108  # 4 models x (7 variants + 2 samplings) x 3 seeds
+    # 4 models x (7 variants + 2 samplings) x 5 seeds x 3 learning rates (training.lr_sweep)
+    assert sum(r["jobs"] for r in train_rows) == 540 and {r["lr_points"] for r in train_rows} == {3}
     xl = [r for r in train_rows if r["model"] == "xlmr-xl" and r["variant"] == "uniform"][0]
     assert "fsdp x4" in xl["setting"]
     assert all(r["gpu_hours"] > 0 for r in rows)

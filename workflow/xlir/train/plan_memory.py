@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from xlir.train.lr_sweep import SweepConfig
 from xlir.train.variants import DEFAULT_LORA_DROPOUT, VariantSpec, parse_variant
 
 GIB = 1024**3
@@ -514,8 +515,10 @@ def benchmark_texts(name: str, spec: dict) -> int | None:
 
 def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0.1, max_gpus: int = 8) -> list[dict]:
     """One row per (model, variant) of a study config: the configured setting's memory per device,
-    whether it fits, the recommendation, time per step, GPU-hours per training job and in all."""
+    whether it fits, the recommendation, time per step, GPU-hours per training job and in all.
+    A swept variant (training.lr_sweep) trains once per grid lr in every cell."""
     training = config.get("training", {})
+    sweep = SweepConfig.from_config(training.get("lr_sweep"))
     variants = {name: parse_variant({"name": name, **vcfg}) for name, vcfg in config["variants"].items()}
     cells = _grid_cells(config)
     rows = []
@@ -525,7 +528,8 @@ def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0
             rows.append({"model": model, "variant": "*", "note": "unknown shape (no preset, no local config.json)"})
             continue
         for variant, spec in variants.items():
-            jobs = sum(1 for cell in cells if cell[0] == model and cell[1] == variant)
+            lr_points = max(1, len(sweep.grid(spec)))
+            jobs = lr_points * sum(1 for cell in cells if cell[0] == model and cell[1] == variant)
             if not jobs:
                 continue
             setup = job_setup(model_cfg, training, spec)
@@ -540,6 +544,7 @@ def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0
                     "params": shape.params(),
                     "variant": variant,
                     "jobs": jobs,
+                    "lr_points": lr_points,
                     "setting": describe(setup),
                     "memory_gib": est.total / GIB,
                     "parts_gib": {
