@@ -277,3 +277,25 @@ def test_a_matched_control_whose_target_is_not_swept_in_its_cell_fails_at_load(t
     done = _dry_run(tmp_path, overlay)
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "variants.control.match_mean_lr_of" in output, output[-2000:]
+
+
+def test_a_profile_is_also_compared_with_its_mean_lr_matched_control():
+    from xlir.report.compare import plan_comparisons
+    from xlir.report.grid import Study
+
+    variants = {
+        "uniform": {"kind": "uniform"},
+        "decay-0.9": {"kind": "decay", "gamma": 0.9},
+        "uniform-matched-0.9": {"kind": "uniform", "match_mean_lr_of": "decay-0.9"},
+    }
+    runs = [
+        {"model": "m", "variant": v, "sampling": "hybrid", "seed": s, "dir": f"runs/m/{v}/hybrid/seed{s}"}
+        for v in variants
+        for s in (1, 2)
+    ]
+    config = {"variants": variants, "samplings": {"hybrid": {"alpha": 0.5}},
+              "grid": {"baseline_variant": "uniform", "main_sampling": "hybrid"}}
+    study = Study({"config": config, "runs": runs, "benchmarks": ["b"]})
+    pairs = {(p.family, p.treatment.variant, p.control.variant) for p in plan_comparisons(study)}
+    assert ("scaling", "decay-0.9", "uniform-matched-0.9") in pairs
+    assert ("scaling", "decay-0.9", "uniform") in pairs and ("scaling", "uniform-matched-0.9", "uniform") in pairs

@@ -4,7 +4,9 @@ Comparisons (treatment - control, same model, same benchmark, same queries):
 
 - family `scaling`: every variant against the baseline variant (`uniform`)
   under the same sampling and seed set; a layer-wise LoRA rank profile also
-  against the uniform-rank LoRA variant of the same budget;
+  against the uniform-rank LoRA variant of the same budget, and a decay / grow
+  profile also against its mean-lr-matched uniform control (`match_mean_lr_of`),
+  which separates the profile's shape from its overall learning rate;
 - family `sampling`: the main (hybrid) sampling against every other sampling,
   baseline variant, same seed set;
 - family `zeroshot`: the main sampling's baseline run against the model before
@@ -247,6 +249,9 @@ def plan_comparisons(study: Study) -> list[Plan]:
                 matched = study.matched_uniform_lora(variant)
                 if matched and matched != study.baseline:
                     add("scaling", model, (variant, sampling), (matched, sampling))
+                for control in study.mean_lr_controls(variant):
+                    if control != study.baseline:
+                        add("scaling", model, (variant, sampling), (control, sampling))
         main = study.hybrid_sampling() or study.main_sampling
         for sampling in samplings:
             if sampling != main:

@@ -197,6 +197,16 @@ class Study:
                 return name
         return None
 
+    def mean_lr_controls(self, variant: str) -> list[str]:
+        """The uniform variants that train at `variant`'s parameter-weighted mean lr multiplier
+        (`match_mean_lr_of: <variant>`): the control that separates a profile's shape from its
+        overall learning rate."""
+        return [
+            name
+            for name, cfg in self.config.get("variants", {}).items()
+            if (cfg or {}).get("kind") == "uniform" and (cfg or {}).get("match_mean_lr_of") == variant
+        ]
+
     def variant_note(self, variant: str) -> str:
         if variant == self.baseline:
             return "uniform (baseline)"
