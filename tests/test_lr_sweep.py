@@ -293,8 +293,11 @@ def test_a_profile_is_also_compared_with_its_mean_lr_matched_control():
         for v in variants
         for s in (1, 2)
     ]
-    config = {"variants": variants, "samplings": {"hybrid": {"alpha": 0.5}},
-              "grid": {"baseline_variant": "uniform", "main_sampling": "hybrid"}}
+    config = {
+        "variants": variants,
+        "samplings": {"hybrid": {"alpha": 0.5}},
+        "grid": {"baseline_variant": "uniform", "main_sampling": "hybrid"},
+    }
     study = Study({"config": config, "runs": runs, "benchmarks": ["b"]})
     pairs = {(p.family, p.treatment.variant, p.control.variant) for p in plan_comparisons(study)}
     assert ("scaling", "decay-0.9", "uniform-matched-0.9") in pairs
