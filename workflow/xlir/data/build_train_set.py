@@ -7,6 +7,14 @@ left out of that pair (the batch planner draws only languages a pair has). Each 
 says where each language came from (`origin`: human / mt), and the stats count human and
 machine-translated texts per language, for the train and the dev split.
 
+Repeated source pairs (the same normalised English question AND answer,
+`xlir.data.overlap.source_text_key`; a pair without English: the same texts, up to case
+and whitespace, in every language) are collapsed to their first occurrence, within train and within dev, before
+anything else: SQuAD asks some questions twice on one paragraph, and a repeat would be
+trained on twice as often (the batch planner keeps repeats out of one batch, but not out
+of one epoch). The stats count them (`collapsed_repeated_pairs`, with examples). Pairs
+sharing only a question or only an answer are kept: the planner keeps them apart.
+
 Pairs that duplicate a held-out (demo benchmark) pair's text, exactly or nearly, are
 dropped from train and dev; dev pairs that duplicate a training text are dropped from
 dev. The leakage check (xlir.benchmarks.leakage) then verifies the training set against
@@ -14,11 +22,12 @@ every evaluation benchmark."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
 from xlir.common.io import InputError, get_logger, read_json, read_jsonl, write_json, write_jsonl
-from xlir.data.overlap import find_overlap, training_texts
+from xlir.data.overlap import find_overlap, source_text_key, training_texts
 
 log = get_logger(__name__)
 
@@ -36,6 +45,32 @@ def _assemble(pair: dict, languages: list[str], translations: dict[str, dict]) -
         return None
     record = {"pair_id": pair["pair_id"], "group": pair.get("group"), "title": pair.get("title")}
     return {**record, "texts": texts, "origin": origin}
+
+
+def _repeat_key(record: dict) -> tuple:
+    """What makes two source pairs the same pair: the English question and answer (up to case,
+    whitespace and punctuation), else every text (up to case and whitespace only: `normalise`
+    would also drop the vowel signs of Indic and Thai scripts)."""
+    texts = record["texts"]
+    if "en" in texts:
+        return ("en", source_text_key(texts["en"]["question"]), source_text_key(texts["en"]["answer"]))
+    light = lambda text: " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return tuple((lang, light(texts[lang]["question"]), light(texts[lang]["answer"])) for lang in sorted(texts))
+
+
+def collapse_repeated_pairs(records: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """The records with each repeated source pair kept once (its first occurrence), and
+    {dropped pair_id: the pair_id kept in its place}."""
+    first: dict[tuple, str] = {}
+    kept, dropped = [], {}
+    for record in records:
+        key = _repeat_key(record)
+        if key in first:
+            dropped[record["pair_id"]] = first[key]
+        else:
+            first[key] = record["pair_id"]
+            kept.append(record)
+    return kept, dropped
 
 
 def _origin_counts(records: list[dict], languages: list[str]) -> dict:
@@ -87,6 +122,9 @@ def build_training_pairs(
         records = [_assemble(pairs[i], languages, translations) for i in split[key]]
         assembled[key] = [r for r in records if r is not None]
     no_language = len(split["train_pair_ids"]) + len(split["dev_pair_ids"]) - sum(map(len, assembled.values()))
+    collapsed = {}
+    for key in ("train_pair_ids", "dev_pair_ids"):
+        assembled[key], collapsed[key] = collapse_repeated_pairs(assembled[key])
     contaminated = _overlapping(heldout, assembled["train_pair_ids"] + assembled["dev_pair_ids"], ngram, threshold)
     train = [r for r in assembled["train_pair_ids"] if r["pair_id"] not in contaminated]
     dev = [r for r in assembled["dev_pair_ids"] if r["pair_id"] not in contaminated]
@@ -105,6 +143,9 @@ def build_training_pairs(
         "texts_per_language": _origin_counts(train, languages),
         "dev_texts_per_language": _origin_counts(dev, languages),
         "languages_per_pair": dict(sorted(languages_per_pair.items())),
+        "collapsed_repeated_pairs": len(collapsed["train_pair_ids"]),
+        "dev_collapsed_repeated_pairs": len(collapsed["dev_pair_ids"]),
+        "collapsed_examples": dict(sorted(collapsed["train_pair_ids"].items())[:20]),
         "dropped_overlapping_heldout": len(contaminated),
         "dropped_no_training_language": no_language,
         "dropped_dev_overlapping_train": len(dev_overlapping_train),
@@ -112,10 +153,12 @@ def build_training_pairs(
     }
     write_json(out_stats, stats)
     log.info(
-        "training pairs: %d, dev pairs: %d (dropped %d overlapping held-out, %d with no training language, "
-        "%d dev pairs overlapping training); texts per language (human / mt): %s",
+        "training pairs: %d, dev pairs: %d (collapsed %d / %d repeated source pairs; dropped %d overlapping held-out, "
+        "%d with no training language, %d dev pairs overlapping training); texts per language (human / mt): %s",
         len(train),
         len(dev),
+        len(collapsed["train_pair_ids"]),
+        len(collapsed["dev_pair_ids"]),
         len(contaminated),
         no_language,
         len(dev_overlapping_train),

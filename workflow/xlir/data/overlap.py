@@ -34,8 +34,16 @@ _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = (text if text.isascii() else unicodedata.normalize("NFKC", text)).casefold()
     return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def source_text_key(text: str) -> str:
+    """What two source texts must share to be "the same" question or answer: `normalise`d
+    (so "Where was he born?" and "where was he born" agree), or case-folded with whitespace
+    collapsed when nothing but punctuation is left. The batch planner's source-pair keys and
+    `build_train_set`'s collapsing of repeated source pairs both use it."""
+    return normalise(text) or " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def char_ngrams(text: str, n: int) -> set[str]:

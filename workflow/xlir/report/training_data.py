@@ -35,6 +35,8 @@ def source_text(stats: dict, split: dict, training: dict) -> str:
     dropped = [
         f"{stats[key]} {label}"
         for key, label in (
+            ("collapsed_repeated_pairs", "repeated training pairs (the same English question and answer), kept once"),
+            ("dev_collapsed_repeated_pairs", "repeated dev pairs, kept once"),
             ("dropped_overlapping_heldout", "overlapping a held-out (demo benchmark) pair"),
             ("dropped_no_training_language", "with no text in a training language"),
             ("dropped_dev_overlapping_train", "dev pairs overlapping a training text"),

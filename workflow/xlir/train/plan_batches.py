@@ -10,19 +10,30 @@ pairs without L, a cross-lingual batch pairs with fewer than two languages.
 
 Pairs are consumed from seeded epoch permutations. No false negatives: no
 passage text and no question text occurs twice in a batch, and no two items
-share their source pair's normalised English question or answer, whatever
-languages they were drawn in ("tell me a joke" asked in English by one item and
-in Spanish by another would be each other's negatives). A conflicting pair
-waits for a later batch, as sentence-transformers' NO_DUPLICATES sampler does.
+share their source pair's normalised English question or answer
+(`xlir.data.overlap.source_text_key`: case, whitespace and punctuation ignored),
+whatever languages they were drawn in ("tell me a joke" asked in English by one
+item and in Spanish by another would be each other's negatives). A conflicting
+pair waits for a later batch, as sentence-transformers' NO_DUPLICATES sampler
+does, at the front of the queue; a new epoch does not add a pair that is still
+waiting, so the backlog never outgrows the pairs, and pairs sharing a question
+with more pairs than the batches can take one at a time (chatterbot's 30 "tell
+me a joke" at batch 100: 191 epochs in 1000 batches) are drawn less often
+instead of piling up until no batch can be filled. Repeated source pairs (the
+same English question and answer) are collapsed before planning, by
+`xlir.data.build_train_set`; pairs sharing only a question (SQuAD's generic
+questions, chatterbot's "tell me a joke") or only an answer (SQuAD's questions
+on one sentence) are all kept, and the log counts them.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 
 from xlir.common.io import InputError, get_logger, write_jsonl
+from xlir.data.overlap import source_text_key
 
 log = get_logger(__name__)
 
@@ -37,7 +48,7 @@ def _source_keys(pair: dict) -> set[tuple[str, str]]:
     english = pair["texts"].get("en")
     if not english:
         return set()
-    return {("q", _norm(english["question"])), ("a", _norm(english["answer"]))}
+    return {("q", source_text_key(english["question"])), ("a", source_text_key(english["answer"]))}
 
 
 def plan_batches(
@@ -51,7 +62,7 @@ def plan_batches(
     needed = 2 if alpha == 0.0 else 1
     available = {}
     for pair in train_pairs:
-        langs = [lang for lang in languages if lang in pair["texts"]]
+        langs = tuple(lang for lang in languages if lang in pair["texts"])
         if len(langs) >= needed:
             available[pair["pair_id"]] = langs
     if len(available) < batch_size:
@@ -62,14 +73,26 @@ def plan_batches(
     rng = random.Random(seed)
     by_id = {p["pair_id"]: p for p in train_pairs if p["pair_id"] in available}
     keys = {pair_id: _source_keys(pair) for pair_id, pair in by_id.items()}
+    key_counts = Counter(key for pair_keys in keys.values() for key in pair_keys)
+    sharing = Counter(kind for pair_keys in keys.values() for kind, text in pair_keys if key_counts[kind, text] > 1)
+    repeated = sum(n - 1 for n in Counter(frozenset(k) for k in keys.values() if k).values())
+    if repeated:
+        log.warning(
+            "%d training pairs repeat another pair's English question and answer: each repeat is trained on again "
+            "(build_train_set collapses them; was this pairs file built by it?)",
+            repeated,
+        )
+    cross_choices: dict[tuple[str, ...], list[tuple[str, str]]] = {}  # the ordered language pairs of a pair's languages
     queue: deque[str] = deque()
     epoch = 0
 
-    def refill() -> None:
+    def refill(waiting: list[str]) -> None:
+        """A new epoch, less the pairs still waiting from an earlier one (each waits once)."""
         nonlocal epoch
         order = sorted(by_id)
         rng.shuffle(order)
-        queue.extend(order)
+        pending = set(waiting)
+        queue.extend(pair_id for pair_id in order if pair_id not in pending)
         epoch += 1
 
     batches = []
@@ -80,9 +103,9 @@ def plan_batches(
         attempts = 0
         while len(items) < batch_size:
             if not queue:
-                refill()
+                refill(deferred)
             attempts += 1
-            if attempts > 4 * len(by_id) + batch_size:
+            if not queue or attempts > 4 * len(by_id) + batch_size:
                 raise InputError(
                     f"cannot fill a {kind} batch of {batch_size} (language {mono_lang if kind == 'mono' else 'pairs'}) "
                     "without duplicate texts or source pairs; lower training.batch_size"
@@ -99,7 +122,10 @@ def plan_batches(
             if kind == "mono":
                 q_lang = p_lang = mono_lang
             else:
-                q_lang, p_lang = rng.choice([(q, p) for q in langs for p in langs if q != p])
+                choices = cross_choices.get(langs)
+                if choices is None:
+                    choices = cross_choices[langs] = [(q, p) for q in langs for p in langs if q != p]
+                q_lang, p_lang = rng.choice(choices)
             texts = by_id[pair_id]["texts"]
             q_text, p_text = _norm(texts[q_lang]["question"]), _norm(texts[p_lang]["answer"])
             if q_text in seen_q or p_text in seen_p or keys[pair_id] & seen_keys:
@@ -114,7 +140,8 @@ def plan_batches(
         batches.append({"step": step, "kind": kind, "items": items})
     n_mono = sum(b["kind"] == "mono" for b in batches)
     log.info(
-        "planned %d batches of %d (alpha %.2f): %d monolingual, %d cross-lingual, %d epochs started (%d usable pairs)",
+        "planned %d batches of %d (alpha %.2f): %d monolingual, %d cross-lingual, %d epochs started (%d usable pairs; "
+        "%d share their English question and %d their English answer with another pair: never in one batch)",
         steps,
         batch_size,
         alpha,
@@ -122,6 +149,8 @@ def plan_batches(
         steps - n_mono,
         epoch,
         len(by_id),
+        sharing["q"],
+        sharing["a"],
     )
     return batches
 
