@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_workflow import tiny_config
+from tests.conftest import build_tiny_model
+from tests.test_workflow import tiny_config, write_corpus, write_miracl_mirror
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -150,15 +151,22 @@ def test_path_values_reach_every_command_quoted(workdir):
     values = {}
     config["translation"]["cache"] = values["translation.cache"] = f"results/cache/mt{payload(2)}.sqlite"
     references = workdir / f"ref{payload(3)}.tsv"
-    references.write_text("pair_id\tfield\tlang\treference\n", encoding="utf-8")
+    references.write_text("pair_id\tfield\tlang\treference\np1\tquestion\tes\thola\n", encoding="utf-8")
     config["translation"]["references"] = values["translation.references"] = str(references)
+    # the folders and files exist (the load-time checks look for them): only their names carry the payloads
+    write_miracl_mirror(workdir / f"mirror{payload(4)}")
     config["data"]["mirror"] = values["data.mirror"] = str(workdir / f"mirror{payload(4)}")
+    build_tiny_model(workdir / f"model{payload(5)}")
     config["models"]["tiny"]["path"] = values["models.tiny.path"] = str(workdir / f"model{payload(5)}")
+    # a hub model is checked at load only with the network off: this one would be downloaded
+    config["data"]["download"] = True
     config["models"]["hubbed"] = {"source": "hub", "hub_id": f"org/m{payload(6)}", "revision": payload(7)}
     values["models.hubbed.hub_id"], values["models.hubbed.revision"] = f"org/m{payload(6)}", payload(7)
+    write_corpus(workdir / f"corpus{payload(8)}")
     config["qa"]["corpus_dir"] = values["qa.corpus_dir"] = str(workdir / f"corpus{payload(8)}")
     folder = workdir / f"xquad{payload(9)}"
     folder.mkdir()
+    (folder / "en.json").write_text('{"version": "1.1", "data": []}', encoding="utf-8")
     config["benchmarks"]["xq"] = {"kind": "lareqa", "dataset": "xquad-r", "languages": ["en"], "folder": str(folder)}
     values["benchmarks.xq.folder"] = str(folder)
 

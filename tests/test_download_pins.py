@@ -146,6 +146,8 @@ def test_hub_revision_reaches_the_hub_and_the_provenance(tmp_path, tiny_model_di
 
     for cls in (transformers.AutoModel, transformers.AutoTokenizer):
         monkeypatch.setattr(cls, "from_pretrained", loader(cls))
+    # the stand-in hub answers (prepare_model asks before it downloads)
+    monkeypatch.setattr("xlir.model.prepare_model.hub_reachable", lambda endpoint: None)
     results = tmp_path / "results"
     card = prepare_model("hub", results / "models" / "xlmr" / "base", hub_id="org/xlmr", revision="v1.0")
     assert asked == [("AutoTokenizer", "org/xlmr", "v1.0"), ("AutoModel", "org/xlmr", "v1.0")]
