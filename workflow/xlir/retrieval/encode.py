@@ -66,80 +66,52 @@ def encode_benchmark(
     texts, max_length, pooling, precision) and reused by any later job with the same key.
     `precision`: fp32, bf16 (forward pass under bf16 autocast; embeddings stay fp32)
     or auto (bf16 on a CUDA device that supports it, fp32 elsewhere)."""
-    with exclusive(out_dir, "embedding folder"):
-        return _encode_benchmark(
-            model_dir,
-            prepared,
-            out_dir,
-            batch_size=batch_size,
-            max_length=max_length,
-            pooling=pooling,
-            threads=threads,
-            device=device,
-            cache_dir=cache_dir,
-            precision=precision,
-        )
-
-
-def _encode_benchmark(
-    model_dir: Path,
-    prepared: str | Path | PreparedFiles,
-    out_dir: Path,
-    *,
-    batch_size: int,
-    max_length: int,
-    pooling: str,
-    threads: int,
-    device: str,
-    cache_dir: Path | None,
-    precision: str,
-) -> dict:
-    """`encode_benchmark`'s work, under the output folder's write lock."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"config key models.<name>.encode_precision: '{precision}' is not one of {', '.join(PRECISIONS)}"
-        )
-    torch.set_num_threads(max(1, threads))
-    prepared = as_prepared_files(prepared)
-    precision = resolve_precision(precision, device)
-    key = cache_key(model_dir, prepared, max_length, pooling, precision) if cache_dir else None
-    if key and (Path(cache_dir) / key / "meta.json").is_file():
-        with atomic_dir(out_dir) as tmp:
-            for path in (Path(cache_dir) / key).iterdir():
-                shutil.copyfile(path, tmp / path.name)
-        log.info("embeddings reused from the cache %s", Path(cache_dir) / key)
-        return read_json(Path(out_dir) / "meta.json")
-    questions = read_jsonl(prepared.questions)
-    candidates = read_jsonl(prepared.candidates)
-    encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
-    started = time.time()
-    q_emb = encoder.encode([q["text"] for q in questions], "query", batch_size, progress=True)
-    c_emb = encoder.encode([c["text"] for c in candidates], "passage", batch_size, progress=True)
-    seconds = time.time() - started
-    with atomic_dir(out_dir) as tmp:
-        np.save(tmp / "questions.npy", q_emb)
-        np.save(tmp / "candidates.npy", c_emb)
-        (tmp / "questions.ids").write_text("".join(q["qid"] + "\n" for q in questions), encoding="utf-8")
-        (tmp / "candidates.ids").write_text("".join(c["cid"] + "\n" for c in candidates), encoding="utf-8")
-        meta = {
-            "model_fingerprint": model_fingerprint(model_dir),
-            "n_questions": len(questions),
-            "n_candidates": len(candidates),
-            "dim": int(q_emb.shape[1]) if len(q_emb) else 0,
-            "precision": precision,
-            "encode_seconds": round(seconds, 2),
-            "texts_per_second": round((len(questions) + len(candidates)) / max(seconds, 1e-9), 1),
-        }
-        meta["cache_key"] = key
-        write_json(tmp / "meta.json", meta)
-    if key:
-        try:
-            with exclusive(Path(cache_dir) / key, "cache entry"), atomic_dir(Path(cache_dir) / key) as tmp:
-                for path in Path(out_dir).iterdir():
+    with exclusive(out_dir, "embedding folder"):  # one writer per output folder
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"config key models.<name>.encode_precision: '{precision}' is not one of {', '.join(PRECISIONS)}"
+            )
+        torch.set_num_threads(max(1, threads))
+        prepared = as_prepared_files(prepared)
+        precision = resolve_precision(precision, device)
+        key = cache_key(model_dir, prepared, max_length, pooling, precision) if cache_dir else None
+        if key and (Path(cache_dir) / key / "meta.json").is_file():
+            with atomic_dir(out_dir) as tmp:
+                for path in (Path(cache_dir) / key).iterdir():
                     shutil.copyfile(path, tmp / path.name)
-        except Busy as busy:  # another job caches the same embeddings right now: its copy will do
-            log.warning("embeddings not cached: %s", busy)
-    log.info(
-        "encoded %d questions and %d candidates in %.1fs (%s)", len(questions), len(candidates), seconds, precision
-    )
-    return meta
+            log.info("embeddings reused from the cache %s", Path(cache_dir) / key)
+            return read_json(Path(out_dir) / "meta.json")
+        questions = read_jsonl(prepared.questions)
+        candidates = read_jsonl(prepared.candidates)
+        encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
+        started = time.time()
+        q_emb = encoder.encode([q["text"] for q in questions], "query", batch_size, progress=True)
+        c_emb = encoder.encode([c["text"] for c in candidates], "passage", batch_size, progress=True)
+        seconds = time.time() - started
+        with atomic_dir(out_dir) as tmp:
+            np.save(tmp / "questions.npy", q_emb)
+            np.save(tmp / "candidates.npy", c_emb)
+            (tmp / "questions.ids").write_text("".join(q["qid"] + "\n" for q in questions), encoding="utf-8")
+            (tmp / "candidates.ids").write_text("".join(c["cid"] + "\n" for c in candidates), encoding="utf-8")
+            meta = {
+                "model_fingerprint": model_fingerprint(model_dir),
+                "n_questions": len(questions),
+                "n_candidates": len(candidates),
+                "dim": int(q_emb.shape[1]) if len(q_emb) else 0,
+                "precision": precision,
+                "encode_seconds": round(seconds, 2),
+                "texts_per_second": round((len(questions) + len(candidates)) / max(seconds, 1e-9), 1),
+            }
+            meta["cache_key"] = key
+            write_json(tmp / "meta.json", meta)
+        if key:
+            try:
+                with exclusive(Path(cache_dir) / key, "cache entry"), atomic_dir(Path(cache_dir) / key) as tmp:
+                    for path in Path(out_dir).iterdir():
+                        shutil.copyfile(path, tmp / path.name)
+            except Busy as busy:  # another job caches the same embeddings right now: its copy will do
+                log.warning("embeddings not cached: %s", busy)
+        log.info(
+            "encoded %d questions and %d candidates in %.1fs (%s)", len(questions), len(candidates), seconds, precision
+        )
+        return meta

@@ -196,146 +196,92 @@ def _train(
             world_size=ctx.world_size,
         )
         checkpoints = Checkpoints(checkpoint_dir, opts.checkpoint_every, key, ctx)
-        return _train_locked(
+        torch.set_num_threads(max(1, threads))
+        seed_everything(seed)
+        spec = variant
+        precision = resolve_precision(opts.precision, ctx.device)
+        encoder, groups, trainable, total = _prepare_encoder(
             model_dir,
-            train_pairs_jsonl,
-            batch_plan_jsonl,
-            variant,
-            out_model_dir,
+            spec,
             out_param_groups,
-            out_train_log,
-            out_summary,
             lr=lr,
             weight_decay=weight_decay,
-            temperature=temperature,
-            warmup_ratio=warmup_ratio,
-            max_grad_norm=max_grad_norm,
             max_length=max_length,
             pooling=pooling,
             freeze_word_embeddings=freeze_word_embeddings,
-            seed=seed,
-            threads=threads,
+            precision=precision,
+            opts=opts,
+            ctx=ctx,
+        )
+        pairs = {p["pair_id"]: p for p in read_jsonl(train_pairs_jsonl)}
+        plan = read_jsonl(batch_plan_jsonl)
+        optimizer, scheduler = _optimizer_and_scheduler(groups, opts, lr, weight_decay, warmup_ratio, len(plan))
+        checkpoints.prepare()
+        rows, seconds = _run_steps(
+            encoder,
+            plan,
+            pairs,
+            groups,
+            optimizer,
+            scheduler,
+            temperature=temperature,
+            max_grad_norm=max_grad_norm,
+            name=spec.name,
             opts=opts,
             ctx=ctx,
             checkpoints=checkpoints,
             stop=stop,
-            export=export,
         )
-
-
-def _train_locked(
-    model_dir: Path,
-    train_pairs_jsonl: Path,
-    batch_plan_jsonl: Path,
-    variant: VariantSpec,
-    out_model_dir: Path,
-    out_param_groups: Path,
-    out_train_log: Path,
-    out_summary: Path,
-    *,
-    lr: float,
-    weight_decay: float,
-    temperature: float,
-    warmup_ratio: float,
-    max_grad_norm: float,
-    max_length: int,
-    pooling: str,
-    freeze_word_embeddings: bool,
-    seed: int,
-    threads: int,
-    opts: TrainOptions,
-    ctx: distributed.DistContext,
-    checkpoints: Checkpoints,
-    stop: StopRequest,
-    export: dict | None = None,
-) -> dict | None:
-    """`_train`'s work, under the run's write lock."""
-    torch.set_num_threads(max(1, threads))
-    seed_everything(seed)
-    spec = variant
-    precision = resolve_precision(opts.precision, ctx.device)
-    encoder, groups, trainable, total = _prepare_encoder(
-        model_dir,
-        spec,
-        out_param_groups,
-        lr=lr,
-        weight_decay=weight_decay,
-        max_length=max_length,
-        pooling=pooling,
-        freeze_word_embeddings=freeze_word_embeddings,
-        precision=precision,
-        opts=opts,
-        ctx=ctx,
-    )
-    pairs = {p["pair_id"]: p for p in read_jsonl(train_pairs_jsonl)}
-    plan = read_jsonl(batch_plan_jsonl)
-    optimizer, scheduler = _optimizer_and_scheduler(groups, opts, lr, weight_decay, warmup_ratio, len(plan))
-    checkpoints.prepare()
-    rows, seconds = _run_steps(
-        encoder,
-        plan,
-        pairs,
-        groups,
-        optimizer,
-        scheduler,
-        temperature=temperature,
-        max_grad_norm=max_grad_norm,
-        name=spec.name,
-        opts=opts,
-        ctx=ctx,
-        checkpoints=checkpoints,
-        stop=stop,
-    )
-    optimizer.zero_grad(set_to_none=True)
-    # FSDP: gather the shards (a collective: every process takes part); DDP: every replica is whole
-    state = distributed.full_state_dict(encoder.backbone, ctx) if ctx.strategy == "fsdp" else None
-    summary = None
-    if ctx.is_main:
-        write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
-        summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx, lr)
-        if checkpoints.report():
-            summary["checkpoints"] = checkpoints.report()
-        export = {"max_seq_length": max_length, **(export or {})}
-        facts = _card_facts(
-            summary,
-            plan,
-            pairs,
-            train_pairs_jsonl,
-            model_dir,
-            out_model_dir,
-            export,
-            training={
-                "lr": lr,
-                "weight_decay": weight_decay,
-                "temperature": temperature,
-                "warmup_ratio": warmup_ratio,
-                "max_grad_norm": max_grad_norm,
-            },
-            max_length=max_length,
-        )
-        update_norms = _save_model(
-            encoder,
-            state,
-            model_dir,
-            spec,
-            freeze_word_embeddings,
-            out_model_dir,
-            max_seq_length=export["max_seq_length"],
-            card_facts=facts,
-        )
-        if update_norms:
-            summary["lora_update_norms"] = {str(block): norm for block, norm in update_norms.items()}
-        write_json(out_summary, summary)
-        checkpoints.clear()  # every output is complete: nothing left to resume
-        log.info(
-            "trained %d steps in %.1fs; loss %.3f -> %.3f",
-            len(plan),
-            seconds,
-            summary["first_loss"] or 0.0,
-            summary["final_loss_mean_last10"] or 0.0,
-        )
-    ctx.barrier()
-    return summary
+        optimizer.zero_grad(set_to_none=True)
+        # FSDP: gather the shards (a collective: every process takes part); DDP: every replica is whole
+        state = distributed.full_state_dict(encoder.backbone, ctx) if ctx.strategy == "fsdp" else None
+        summary = None
+        if ctx.is_main:
+            write_tsv(out_train_log, rows, ["step", "kind", "loss", "lr"])
+            summary = _summary(spec, plan, rows, seed, seconds, trainable, total, precision, opts, ctx, lr)
+            if checkpoints.report():
+                summary["checkpoints"] = checkpoints.report()
+            export = {"max_seq_length": max_length, **(export or {})}
+            facts = _card_facts(
+                summary,
+                plan,
+                pairs,
+                train_pairs_jsonl,
+                model_dir,
+                out_model_dir,
+                export,
+                training={
+                    "lr": lr,
+                    "weight_decay": weight_decay,
+                    "temperature": temperature,
+                    "warmup_ratio": warmup_ratio,
+                    "max_grad_norm": max_grad_norm,
+                },
+                max_length=max_length,
+            )
+            update_norms = _save_model(
+                encoder,
+                state,
+                model_dir,
+                spec,
+                freeze_word_embeddings,
+                out_model_dir,
+                max_seq_length=export["max_seq_length"],
+                card_facts=facts,
+            )
+            if update_norms:
+                summary["lora_update_norms"] = {str(block): norm for block, norm in update_norms.items()}
+            write_json(out_summary, summary)
+            checkpoints.clear()  # every output is complete: nothing left to resume
+            log.info(
+                "trained %d steps in %.1fs; loss %.3f -> %.3f",
+                len(plan),
+                seconds,
+                summary["first_loss"] or 0.0,
+                summary["final_loss_mean_last10"] or 0.0,
+            )
+        ctx.barrier()
+        return summary
 
 
 def _prepare_encoder(
