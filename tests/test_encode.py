@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xlir.model.onnx_engine import onnx_available
+from xlir.model.precision import cpu_flags, cpu_has_bf16, resolve_precision
 from xlir.retrieval.encode import cache_key, encode_benchmark
 
 
@@ -63,7 +65,19 @@ def test_cache_key_depends_on_texts_truncation_and_precision(tmp_path, tiny_mode
     assert base != cache_key(tiny_model_dir, prepared, 32, "mean")
 
 
-def test_auto_precision_is_fp32_on_cpu(tmp_path, tiny_model_dir):
+def test_auto_precision_follows_the_cpu_flags(tmp_path):
+    assert resolve_precision("auto", "cpu", frozenset({"avx2", "fma"})) == "fp32"
+    assert resolve_precision("auto", "cpu", frozenset({"avx512f", "avx512_bf16"})) == "bf16"
+    assert resolve_precision("auto", "cpu", frozenset({"amx_bf16"})) == "bf16"
+    assert resolve_precision("fp32", "cpu", frozenset({"avx512_bf16"})) == "fp32"
+    assert resolve_precision("bf16", "cpu", frozenset()) == "bf16"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n", encoding="utf-8")
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_auto_precision_is_what_this_cpu_runs_fast(tmp_path, tiny_model_dir):
     meta = encode_benchmark(
         tiny_model_dir,
         _prepared(tmp_path),
@@ -74,7 +88,7 @@ def test_auto_precision_is_fp32_on_cpu(tmp_path, tiny_model_dir):
         threads=1,
         precision="auto",
     )
-    assert meta["precision"] == "fp32" and meta["cache_key"] is None
+    assert meta["precision"] == ("bf16" if cpu_has_bf16() else "fp32") and meta["cache_key"] is None
 
 
 def test_unknown_precision_is_refused(tmp_path, tiny_model_dir):
@@ -88,5 +102,49 @@ def test_unknown_precision_is_refused(tmp_path, tiny_model_dir):
             pooling="mean",
             threads=1,
             precision="fp16",
+        )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not onnx_available(), reason="onnx / onnxruntime not installed")
+def test_onnx_engine_matches_torch_and_is_recorded(tmp_path, tiny_model_dir):
+    common = dict(batch_size=4, max_length=32, pooling="mean", threads=1, precision="fp32")
+    prepared = _prepared(tmp_path)
+    torch_meta = encode_benchmark(tiny_model_dir, prepared, tmp_path / "torch", engine="torch", **common)
+    onnx_meta = encode_benchmark(tiny_model_dir, prepared, tmp_path / "onnx", engine="auto", **common)
+    assert torch_meta["engine"] == "torch" and torch_meta["export_seconds"] is None
+    assert onnx_meta["engine"] == "onnx" and onnx_meta["export_seconds"] > 0
+    for name in ("questions.npy", "candidates.npy"):
+        a, b = np.load(tmp_path / "torch" / name), np.load(tmp_path / "onnx" / name)
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    assert cache_key(tiny_model_dir, prepared, 32, "mean", "fp32", "onnx") != cache_key(
+        tiny_model_dir, prepared, 32, "mean", "fp32"
+    )
+
+
+def test_onnx_engine_refused_where_it_cannot_run(tmp_path, tiny_model_dir):
+    prepared = _prepared(tmp_path)
+    with pytest.raises(ValueError, match="encode_engine: onnx does not apply: precision bf16 is not fp32"):
+        encode_benchmark(
+            tiny_model_dir,
+            prepared,
+            tmp_path / "out",
+            batch_size=4,
+            max_length=32,
+            pooling="mean",
+            threads=1,
+            precision="bf16",
+            engine="onnx",
+        )
+    with pytest.raises(ValueError, match="encode_engine: 'tensorrt' is not one of torch, onnx, auto"):
+        encode_benchmark(
+            tiny_model_dir,
+            prepared,
+            tmp_path / "out",
+            batch_size=4,
+            max_length=32,
+            pooling="mean",
+            threads=1,
+            engine="tensorrt",
         )
     assert not (tmp_path / "out").exists()

@@ -96,7 +96,8 @@ DEV_PAIRS = (f"{RESULTS}/data/dev/pairs.zeroshot.jsonl" if config["leakage"]["dr
              else f"{RESULTS}/data/dev/pairs.jsonl")
 
 _MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64,
-                   "encode_precision": "fp32", "device": "cpu",
+                   "encode_batch_tokens": 2048,
+                   "encode_precision": "auto", "encode_engine": "auto", "device": "cpu",
                    "hub_id": None, "revision": None, "path": None}
 
 

@@ -11,10 +11,12 @@ rule encode:
         directory(f"{RUN}/embeddings"),
     params:
         batch_size=lambda w: model_cfg(w.model)["encode_batch_size"],
+        batch_tokens=lambda w: model_cfg(w.model)["encode_batch_tokens"] or 0,
         max_length=lambda w: encode_length(w.model),
         pooling=lambda w: shell_words(model_cfg(w.model)["pooling"]),
         device=lambda w: shell_words(model_cfg(w.model)["device"]),
         precision=lambda w: shell_words(model_cfg(w.model)["encode_precision"]),
+        engine=lambda w: shell_words(model_cfg(w.model)["encode_engine"]),
         cache=f"{RESULTS}/cache/embeddings",
     wildcard_constraints:
         **DENSE_CONSTRAINTS,
@@ -30,9 +32,9 @@ rule encode:
         "../../envs/xlir.yaml"
     shell:
         "xlir encode --model {input.model} --questions {input.questions} --candidates {input.candidates} "
-        "--batch-size {params.batch_size} "
+        "--batch-size {params.batch_size} --batch-tokens {params.batch_tokens} "
         "--max-length {params.max_length} --pooling {params.pooling} --device {params.device} "
-        "--precision {params.precision} --threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
+        "--precision {params.precision} --engine {params.engine} --threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
 
 
 rule index_dense:

@@ -10,6 +10,7 @@ stay fp32; the pooled embeddings are returned in fp32)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,11 +78,29 @@ class DualEncoder(torch.nn.Module):
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def pad(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        """Right-padded tensors of tokenized rows (what `tokenize` returns for the same texts)."""
+        width = max(len(row["input_ids"]) for row in rows)
+        fill = {"input_ids": self.tokenizer.pad_token_id or 0}
+        return {
+            key: torch.tensor([row[key] + [fill.get(key, 0)] * (width - len(row[key])) for row in rows])
+            for key in rows[0]
+        }
+
+    def token_lengths(self, texts: list[str], kind: str) -> list[int]:
+        """Each text's token count after the prefix and truncation (no padding)."""
+        prefix = PREFIXES[kind]
+        ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(row) for row in ids]
+
     def forward(self, texts: list[str], kind: str) -> torch.Tensor:
         """Normalised embeddings (with gradients when training); fp32 whatever the precision."""
-        batch = self.tokenize(texts, kind)
+        return self.embed(self.tokenize(texts, kind))
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Normalised embeddings of a tokenized, padded batch."""
         device = self.device
-        batch = {k: v.to(device) for k, v in batch.items()}
+        batch = {k: v.to(device) for k, v in batch.items() if k in self.input_names}
         with self.autocast():
             hidden = self.backbone(**batch).last_hidden_state
         if self.precision != "fp32":
@@ -90,17 +109,30 @@ class DualEncoder(torch.nn.Module):
         return torch.nn.functional.normalize(pooled, dim=-1)
 
     @torch.no_grad()
-    def encode(self, texts: list[str], kind: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """float32 (n, d) embeddings; texts are sorted by length for batching, then restored."""
+    def encode(
+        self,
+        texts: list[str],
+        kind: str,
+        batch_size: int = 64,
+        progress: bool = False,
+        batch_tokens: int | None = None,
+        embed: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None,
+    ) -> np.ndarray:
+        """float32 (n, d) embeddings. Texts are tokenized once, sorted by token count and cut into
+        batches of at most `batch_size` texts and, with `batch_tokens`, at most that many padded
+        tokens (rows x longest row; a single longer text gets a batch of its own); the order is restored.
+        `embed`: what embeds a padded batch (default `self.embed`; `xlir.model.onnx_engine` passes its own)."""
         was_training = self.training
         self.eval()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        prefix = PREFIXES[kind]
+        ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)
+        rows = [{k: ids[k][i] for k in ids.keys() if k in self.input_names} for i in range(len(texts))]
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i]["input_ids"]))
+        batches = token_budget_batches([len(rows[i]["input_ids"]) for i in order], batch_size, batch_tokens)
         out = np.zeros((len(texts), 0), dtype=np.float32)
         chunks = []
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc=f"encode {kind}", disable=not progress, mininterval=5):
-            idx = order[start : start + batch_size]
-            chunks.append(self.forward([texts[i] for i in idx], kind).float().cpu().numpy())
+        for start, stop in tqdm(batches, desc=f"encode {kind}", disable=not progress, mininterval=5):
+            chunks.append((embed or self.embed)(self.pad([rows[i] for i in order[start:stop]])).float().cpu().numpy())
         if chunks:
             stacked = np.concatenate(chunks)
             out = np.empty_like(stacked)
@@ -108,3 +140,17 @@ class DualEncoder(torch.nn.Module):
         if was_training:
             self.train()
         return out.astype(np.float32)
+
+
+def token_budget_batches(sorted_lengths: list[int], batch_size: int, batch_tokens: int | None) -> list[tuple[int, int]]:
+    """[start, stop) ranges over ascending `sorted_lengths`: at most `batch_size` rows and, when
+    `batch_tokens` is set, at most `batch_tokens` padded tokens (rows x the batch's longest row)."""
+    ranges, start = [], 0
+    for i, length in enumerate(sorted_lengths):
+        rows = i - start + 1
+        if i > start and (rows > batch_size or (batch_tokens and rows * length > batch_tokens)):
+            ranges.append((start, i))
+            start = i
+    if start < len(sorted_lengths):
+        ranges.append((start, len(sorted_lengths)))
+    return ranges

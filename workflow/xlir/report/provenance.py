@@ -194,6 +194,12 @@ def model_sizes(runs: list[Run]) -> dict[str, int]:
     return sizes
 
 
+def encode_precisions(run_dir: Path) -> str:
+    """The precisions a run's benchmark embeddings were computed in (their meta.json files)."""
+    found = sorted({read_json(meta).get("precision", "fp32") for meta in run_dir.glob("*/embeddings/meta.json")})
+    return ", ".join(found)
+
+
 def run_table(
     runs: list[Run], config: dict, default: dict, timings: pd.DataFrame, depths: dict[str, str]
 ) -> pd.DataFrame:
@@ -210,6 +216,7 @@ def run_table(
             "fingerprint": run_fingerprint(config, run),
             "differs from default": run_differences(config, default, run),
             "ranking depth": depths.get(run.dir, ""),
+            "encode precision": encode_precisions(Path(run.dir)),
         }
         if run.trained:
             summary_path = Path(run.dir) / "train_summary.json"
@@ -219,6 +226,7 @@ def run_table(
                     "steps": summary.get("steps"),
                     "trainable params": summary.get("trainable_parameters"),
                     "final loss": summary.get("final_loss_mean_last10"),
+                    "train precision": (summary.get("options") or {}).get("precision", "fp32"),
                     "train wall s": train_time.get(f"train/{run.model}/{run.variant}/{run.sampling}/seed{run.seed}"),
                 }
             )

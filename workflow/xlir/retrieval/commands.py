@@ -17,7 +17,8 @@ def add_encode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, type=Path)
     p.add_argument("--questions", required=True, type=Path, help="prepared questions.jsonl")
     p.add_argument("--candidates", required=True, type=Path, help="prepared candidates.jsonl")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="most texts per batch")
+    p.add_argument("--batch-tokens", type=int, default=2048, help="most padded tokens per batch (0: no limit)")
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--pooling", default="mean")
     p.add_argument("--threads", type=int, default=1)
@@ -26,8 +27,9 @@ def add_encode(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         default="fp32",
-        help="bf16: forward pass under bf16 autocast; auto: bf16 on a CUDA device that supports it",
+        help="bf16: forward pass under bf16 autocast; auto: bf16 on a CUDA device or CPU with bf16 instructions",
     )
+    p.add_argument("--engine", default="torch", help="torch, onnx (ONNX Runtime, fp32 CPU) or auto")
     p.add_argument("--cache-dir", type=Path, help="embedding cache keyed by model weights and texts")
     p.add_argument("--out", required=True, type=Path)
 
@@ -41,12 +43,14 @@ def run_encode(a: argparse.Namespace) -> None:
         PreparedFiles(a.questions, a.candidates),
         a.out,
         batch_size=a.batch_size,
+        batch_tokens=a.batch_tokens or None,
         max_length=a.max_length,
         pooling=a.pooling,
         threads=a.threads,
         device=a.device,
         cache_dir=a.cache_dir,
         precision=a.precision,
+        engine=a.engine,
     )
 
 

@@ -20,6 +20,7 @@ import torch
 from xlir.benchmarks.prepared import PreparedFiles, as_prepared_files
 from xlir.common.io import Busy, atomic_dir, exclusive, file_sha256, get_logger, read_json, read_jsonl, write_json
 from xlir.model.encoder import DualEncoder
+from xlir.model.onnx_engine import OnnxEmbedder, resolve_engine
 from xlir.model.precision import PRECISIONS, resolve_precision
 
 log = get_logger(__name__)
@@ -31,7 +32,12 @@ def model_fingerprint(model_dir: Path) -> str:
 
 
 def cache_key(
-    model_dir: Path, prepared: str | Path | PreparedFiles, max_length: int, pooling: str, precision: str = "fp32"
+    model_dir: Path,
+    prepared: str | Path | PreparedFiles,
+    max_length: int,
+    pooling: str,
+    precision: str = "fp32",
+    engine: str = "torch",
 ) -> str:
     """What the embeddings depend on: the weights, the texts, the truncation, the pooling and
     the precision of the forward pass (fp32 keys are those written before precision existed)."""
@@ -45,6 +51,8 @@ def cache_key(
     ]
     if precision != "fp32":
         parts.append(f"precision={precision}")
+    if engine != "torch":
+        parts.append(f"engine={engine}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
@@ -55,17 +63,20 @@ def encode_benchmark(
     *,
     batch_size: int,
     max_length: int,
+    batch_tokens: int | None = None,
     pooling: str,
     threads: int,
     device: str = "cpu",
     cache_dir: Path | None = None,
     precision: str = "fp32",
+    engine: str = "torch",
 ) -> dict:
     """Encode every question and candidate once. With `cache_dir`, embeddings are
     cached under `{cache_dir}/{key}/` (key: model weights' SHA-256, the prepared
     texts, max_length, pooling, precision) and reused by any later job with the same key.
     `precision`: fp32, bf16 (forward pass under bf16 autocast; embeddings stay fp32)
-    or auto (bf16 on a CUDA device that supports it, fp32 elsewhere)."""
+    or auto (`xlir.model.precision.resolve_precision`). `engine`: torch, onnx (ONNX Runtime, fp32 CPU)
+    or auto (`xlir.model.onnx_engine.resolve_engine`); meta.json records the one that ran."""
     with exclusive(out_dir, "embedding folder"):  # one writer per output folder
         if precision not in PRECISIONS:
             raise ValueError(
@@ -74,7 +85,9 @@ def encode_benchmark(
         torch.set_num_threads(max(1, threads))
         prepared = as_prepared_files(prepared)
         precision = resolve_precision(precision, device)
-        key = cache_key(model_dir, prepared, max_length, pooling, precision) if cache_dir else None
+        encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
+        engine = resolve_engine(engine, encoder, device, precision)
+        key = cache_key(model_dir, prepared, max_length, pooling, precision, engine) if cache_dir else None
         if key and (Path(cache_dir) / key / "meta.json").is_file():
             with atomic_dir(out_dir) as tmp:
                 for path in (Path(cache_dir) / key).iterdir():
@@ -83,10 +96,11 @@ def encode_benchmark(
             return read_json(Path(out_dir) / "meta.json")
         questions = read_jsonl(prepared.questions)
         candidates = read_jsonl(prepared.candidates)
-        encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
         started = time.time()
-        q_emb = encoder.encode([q["text"] for q in questions], "query", batch_size, progress=True)
-        c_emb = encoder.encode([c["text"] for c in candidates], "passage", batch_size, progress=True)
+        onnx = OnnxEmbedder(encoder, threads) if engine == "onnx" else None
+        embed = onnx.embed if onnx else None
+        q_emb = encoder.encode([q["text"] for q in questions], "query", batch_size, True, batch_tokens, embed)
+        c_emb = encoder.encode([c["text"] for c in candidates], "passage", batch_size, True, batch_tokens, embed)
         seconds = time.time() - started
         with atomic_dir(out_dir) as tmp:
             np.save(tmp / "questions.npy", q_emb)
@@ -99,6 +113,10 @@ def encode_benchmark(
                 "n_candidates": len(candidates),
                 "dim": int(q_emb.shape[1]) if len(q_emb) else 0,
                 "precision": precision,
+                "engine": engine,
+                "export_seconds": round(onnx.export_seconds, 2) if onnx else None,
+                "batch_size": batch_size,
+                "batch_tokens": batch_tokens,
                 "encode_seconds": round(seconds, 2),
                 "texts_per_second": round((len(questions) + len(candidates)) / max(seconds, 1e-9), 1),
             }
@@ -112,6 +130,11 @@ def encode_benchmark(
             except Busy as busy:  # another job caches the same embeddings right now: its copy will do
                 log.warning("embeddings not cached: %s", busy)
         log.info(
-            "encoded %d questions and %d candidates in %.1fs (%s)", len(questions), len(candidates), seconds, precision
+            "encoded %d questions and %d candidates in %.1fs (%s, %s)",
+            len(questions),
+            len(candidates),
+            seconds,
+            precision,
+            engine,
         )
         return meta

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 
 from xlir.train.distributed import DistContext
+from xlir.train.length_buckets import embed_by_length
 from xlir.train.losses import info_nce
 
 SINGLE = DistContext()
@@ -52,14 +53,20 @@ def chunks(texts: list[str], size: int) -> list[list[str]]:
 
 
 def plain_step(
-    encoder, queries: list[str], passages: list[str], temperature: float, ctx: DistContext = SINGLE
+    encoder,
+    queries: list[str],
+    passages: list[str],
+    temperature: float,
+    ctx: DistContext = SINGLE,
+    bucket_call_tokens: int | None = None,
 ) -> torch.Tensor:
-    """Forward and backward of InfoNCE over the (global) batch; returns the detached loss."""
+    """Forward and backward of InfoNCE over the (global) batch; returns the detached loss.
+    `bucket_call_tokens`: embed each side in runs of similar length (`xlir.train.length_buckets`)."""
     # one autocast region around both passes: under bf16 its cache holds one low-precision copy
     # of the weights for both (each pass's own region would keep a copy alive until backward)
     with getattr(encoder, "autocast", contextlib.nullcontext)():
-        q = encoder(queries, "query")
-        p = encoder(passages, "passage")
+        q = embed_by_length(encoder, queries, "query", bucket_call_tokens)
+        p = embed_by_length(encoder, passages, "passage", bucket_call_tokens)
     loss = info_nce(ctx.gather(q), ctx.gather(p), temperature)
     (loss * ctx.loss_scale() if ctx.enabled else loss).backward()
     return loss.detach()
@@ -115,8 +122,10 @@ def contrastive_step(
     chunk_size: int | None = None,
     ctx: DistContext = SINGLE,
     sync: Callable[[bool], contextlib.AbstractContextManager] | None = None,
+    bucket_call_tokens: int | None = None,
 ) -> torch.Tensor:
-    """The cached step when `chunk_size` is set (training.grad_cache_chunk_size), else the plain one."""
+    """The cached step when `chunk_size` is set (training.grad_cache_chunk_size), else the plain one
+    (with `bucket_call_tokens`, training.length_bucket_call_tokens, its sides embedded by length runs)."""
     if chunk_size is None:
-        return plain_step(encoder, queries, passages, temperature, ctx)
+        return plain_step(encoder, queries, passages, temperature, ctx, bucket_call_tokens)
     return cached_step(encoder, queries, passages, temperature, chunk_size, ctx, sync)

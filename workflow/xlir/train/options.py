@@ -6,12 +6,13 @@ fp32 loop:
 
 | key | values | default | effect |
 |---|---|---|---|
-| `precision` | fp32, bf16, auto | fp32 | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device that supports it, fp32 elsewhere |
+| `precision` | fp32, bf16, auto | fp32 | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device or CPU with bf16 instructions, fp32 elsewhere (`xlir.model.precision`; the config's default is auto) |
 | `gradient_checkpointing` | bool | false | recompute each block's activations in the backward pass (non-reentrant) |
 | `grad_cache_chunk_size` | null or int >= 1 | null | GradCache: embed the batch in sub-batches of this size without a graph, take the loss over the whole batch, then re-encode each sub-batch with its cached gradient |
 | `optimizer` | adamw, adamw_fused, adamw_8bit | adamw | torch AdamW; its fused kernel; bitsandbytes' 8-bit AdamW (where installed) |
 | `strategy` | ddp, fsdp | ddp | how processes share the model when launched by torchrun / accelerate launch |
 | `nproc_per_node` | int >= 1 | 1 | processes (GPUs) per training job; > 1 makes the rule call torchrun |
+| `length_bucket_call_tokens` | null or int >= 0 | 100 | plain step: embed each side of the batch in runs of similar token length, cut to minimise padded tokens + this many per forward call (`xlir.train.length_buckets`); null: one padded pass per side |
 | `checkpoint_every` | int >= 0 | 100 | steps between resumable checkpoints (`xlir.train.checkpoint`); 0: only on SIGTERM / SIGUSR1 |
 """
 
@@ -37,6 +38,7 @@ class TrainOptions:
     strategy: str = "ddp"
     nproc_per_node: int = 1
     checkpoint_every: int = 100
+    length_bucket_call_tokens: int | None = 100
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +70,9 @@ def parse_options(d: dict | TrainOptions | None) -> TrainOptions:
         raise _bad("strategy", opts.strategy, f"one of {', '.join(STRATEGIES)}")
     if isinstance(opts.nproc_per_node, bool) or not isinstance(opts.nproc_per_node, int) or opts.nproc_per_node < 1:
         raise _bad("nproc_per_node", opts.nproc_per_node, "an integer >= 1")
+    call = opts.length_bucket_call_tokens
+    if call is not None and (isinstance(call, bool) or not isinstance(call, int) or call < 0):
+        raise _bad("length_bucket_call_tokens", call, "null or an integer >= 0")
     every = opts.checkpoint_every
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise _bad("checkpoint_every", every, "an integer >= 0 (0: checkpoints only on SIGTERM / SIGUSR1)")

@@ -365,7 +365,14 @@ def _run_steps(
         queries, passages = batch_texts({**batch, "items": ctx.shard(batch["items"], f"batch {batch['step']}")}, pairs)
         optimizer.zero_grad(set_to_none=True)
         loss = contrastive_step(
-            encoder, queries, passages, temperature, chunk_size=opts.grad_cache_chunk_size, ctx=ctx, sync=sync
+            encoder,
+            queries,
+            passages,
+            temperature,
+            chunk_size=opts.grad_cache_chunk_size,
+            ctx=ctx,
+            sync=sync,
+            bucket_call_tokens=opts.length_bucket_call_tokens,
         )
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {batch['step']}")
