@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CORES ?= 2
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup study test lint
+.PHONY: setup study test lint bench
 
 setup:
 	bash scripts/setup.sh
@@ -19,3 +19,11 @@ lint: setup
 	ruff check workflow tests scripts
 	ruff format --check workflow tests scripts
 	snakemake --lint
+
+# Throughput against sentence-transformers and a bare PyTorch loop (README: Performance); builds the
+# demo's model, batches and benchmark first. Not a test: run it alone on the machine.
+BENCH_INPUTS = results/models/e5-small/base results/data/train/pairs.jsonl \
+	results/batches/hybrid/seed13.jsonl results/benchmarks/demo/prepared/candidates.jsonl
+bench: setup
+	snakemake --cores $(CORES) $(BENCH_INPUTS)
+	python benchmarks/throughput.py --out benchmarks/results/latest.json $(BENCH_ARGS)

@@ -166,7 +166,7 @@ def st_training(model_dir: Path, pairs: dict, plan: list[dict], a) -> tuple[floa
 
 
 def bare_training(model_dir: Path, pairs: dict, plan: list[dict], a) -> tuple[float, float]:
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
     torch.manual_seed(13)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -175,6 +175,8 @@ def bare_training(model_dir: Path, pairs: dict, plan: list[dict], a) -> tuple[fl
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    warmup = int(np.ceil(0.1 * len(plan)))
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, len(plan))
 
     def embed(texts: list[str], prefix: str) -> torch.Tensor:
         batch = tokenizer(
@@ -194,6 +196,7 @@ def bare_training(model_dir: Path, pairs: dict, plan: list[dict], a) -> tuple[fl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        scheduler.step()
         seen.append(loss.item())
     return time.perf_counter() - start, float(np.mean(seen[-10:]))
 
