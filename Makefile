@@ -16,8 +16,8 @@ test: setup
 
 # ruff (lint + format check, pyproject.toml) and Snakemake's own linter; any finding fails
 lint: setup
-	ruff check workflow tests scripts
-	ruff format --check workflow tests scripts
+	ruff check workflow tests scripts benchmarks
+	ruff format --check workflow tests scripts benchmarks
 	snakemake --lint
 
 # Throughput against sentence-transformers and a bare PyTorch loop (README: Performance); builds the
