@@ -85,8 +85,10 @@ def encode_benchmark(
         torch.set_num_threads(max(1, threads))
         prepared = as_prepared_files(prepared)
         precision = resolve_precision(precision, device)
+        questions = read_jsonl(prepared.questions)
+        candidates = read_jsonl(prepared.candidates)
         encoder = DualEncoder.load(model_dir, pooling=pooling, max_length=max_length, precision=precision).to(device)
-        engine = resolve_engine(engine, encoder, device, precision)
+        engine = resolve_engine(engine, encoder, device, precision, len(questions) + len(candidates))
         key = cache_key(model_dir, prepared, max_length, pooling, precision, engine) if cache_dir else None
         if key and (Path(cache_dir) / key / "meta.json").is_file():
             with atomic_dir(out_dir) as tmp:
@@ -94,8 +96,6 @@ def encode_benchmark(
                     shutil.copyfile(path, tmp / path.name)
             log.info("embeddings reused from the cache %s", Path(cache_dir) / key)
             return read_json(Path(out_dir) / "meta.json")
-        questions = read_jsonl(prepared.questions)
-        candidates = read_jsonl(prepared.candidates)
         started = time.time()
         onnx = OnnxEmbedder(encoder, threads) if engine == "onnx" else None
         embed = onnx.embed if onnx else None
