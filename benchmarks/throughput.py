@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def machine() -> dict:
     flags = cpu_flags()
     return {
         "cpu": model,
-        "cores": torch.get_num_threads() and __import__("os").cpu_count(),
+        "cores": os.cpu_count(),
         "simd": " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "none",
         "bf16 instructions": cpu_has_bf16(),
         "torch": torch.__version__,

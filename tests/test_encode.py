@@ -126,27 +126,20 @@ def test_onnx_engine_matches_torch_and_is_recorded(tmp_path, tiny_model_dir):
 
 def test_onnx_engine_refused_where_it_cannot_run(tmp_path, tiny_model_dir):
     prepared = _prepared(tmp_path)
-    with pytest.raises(ValueError, match="encode_engine: onnx does not apply: precision bf16 is not fp32"):
-        encode_benchmark(
-            tiny_model_dir,
-            prepared,
-            tmp_path / "out",
-            batch_size=4,
-            max_length=32,
-            pooling="mean",
-            threads=1,
-            precision="bf16",
-            engine="onnx",
-        )
-    with pytest.raises(ValueError, match="encode_engine: 'tensorrt' is not one of torch, onnx, auto"):
-        encode_benchmark(
-            tiny_model_dir,
-            prepared,
-            tmp_path / "out",
-            batch_size=4,
-            max_length=32,
-            pooling="mean",
-            threads=1,
-            engine="tensorrt",
-        )
+    cases = [
+        ({"precision": "bf16", "engine": "onnx"}, "encode_engine: onnx does not apply: precision bf16 is not fp32"),
+        ({"engine": "tensorrt"}, "encode_engine: 'tensorrt' is not one of torch, onnx, auto"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            encode_benchmark(
+                tiny_model_dir,
+                prepared,
+                tmp_path / "out",
+                batch_size=4,
+                max_length=32,
+                pooling="mean",
+                threads=1,
+                **options,
+            )
     assert not (tmp_path / "out").exists()
