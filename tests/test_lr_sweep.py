@@ -257,6 +257,51 @@ def test_the_workflow_plans_the_sweep(tmp_path):
     assert '"lr": 3e-05' in done.stdout and '"lora_lr": 0.0005' in done.stdout
 
 
+def test_the_sweep_selects_on_its_seeds_and_the_others_train_once_at_the_selected_lr(tmp_path):
+    overlay = {**SWEEP_OVERLAY, "seeds": [13, 42, 87]}
+    overlay["training"] = {"lr_sweep": {**SWEEP_OVERLAY["training"]["lr_sweep"], "seeds": [42]}}
+    done = _dry_run(tmp_path, overlay)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = _counts(done.stdout)
+    # 8 cells: sweep runs for seed 42 only (6 full cells x 2 lrs, 2 LoRA x 1 lr); seeds 13 and 87
+    # train each cell once, at its selection
+    assert counts["train"] == 6 * 2 + 2 * 1
+    assert counts["select_lr"] == 8 and counts["link_selected_run"] == 8
+    assert counts["train_at_selected_lr"] == 8 * 2
+    blocks = done.stdout.split("\n\n")
+    at_selected = [b for b in blocks if "rule train_at_selected_lr:" in b]
+    assert at_selected and all("seed42" not in b.split("output:")[1].split("\n")[0] for b in at_selected)
+    assert all("--selection results/selection/" in b for b in at_selected)
+    sweep = [b for b in blocks if "rule train:" in b and ".lr" in b]
+    assert sweep and all("/seed42/" in b for b in sweep)
+    # the selection reads the sweep seed's dev metrics alone
+    selects = [b for b in blocks if "rule select_lr:" in b]
+    assert selects and all("seed13" not in b and "seed87" not in b for b in selects)
+
+
+def test_sweep_seeds_outside_the_config_seeds_fail_at_load(tmp_path):
+    overlay = {**SWEEP_OVERLAY, "training": {"lr_sweep": {"full": [3.0e-5], "seeds": [7]}}}
+    done = _dry_run(tmp_path, overlay)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "training.lr_sweep.seeds" in output, output[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_train_at_the_selected_lr_reads_the_selection(tmp_path):
+    from xlir.train.lr_sweep import selected_lr
+
+    path = tmp_path / "selection.json"
+    write_json(path, {"selected_lr": 3e-05})
+    assert selected_lr(path) == 3e-05
+    assert training_overrides(SPECS["lora-uniform"], selected_lr(path)) == {"lora_lr": 3e-05}
+    write_json(path, {"selected_lr": None})
+    with pytest.raises(InputError, match="selected_lr"):
+        selected_lr(path)
+    assert SweepConfig.from_config({"seeds": [13, 42]}).selection_seeds([42, 13, 87]) == [42, 13]
+    with pytest.raises(ValueError, match="training.lr_sweep.seeds"):
+        SweepConfig.from_config({"seeds": []})
+
+
 def test_a_sweep_without_a_dev_split_fails_at_load(tmp_path):
     done = _dry_run(tmp_path, {"training": {"lr_sweep": {"full": [3.0e-5]}}, "qa": {"dev": {"fraction": 0}}})
     output = done.stdout + done.stderr
@@ -302,3 +347,69 @@ def test_a_profile_is_also_compared_with_its_mean_lr_matched_control():
     pairs = {(p.family, p.treatment.variant, p.control.variant) for p in plan_comparisons(study)}
     assert ("scaling", "decay-0.9", "uniform-matched-0.9") in pairs
     assert ("scaling", "decay-0.9", "uniform") in pairs and ("scaling", "uniform-matched-0.9", "uniform") in pairs
+
+
+def test_xlir_train_with_a_selection_trains_at_the_selected_base_lr(tmp_path, tiny_model_dir):
+    """What rule train_at_selected_lr runs: `xlir train --selection` overrides the base lr
+    (`lora_lr` for LoRA) with the selection's, whatever `--training` carries."""
+    from xlir.common.io import write_jsonl
+    from xlir.train.plan_batches import plan_batches
+
+    pairs = [
+        {
+            "pair_id": f"p{i}",
+            "texts": {
+                "en": {"question": f"what is {i}", "answer": f"{i} is water"},
+                "es": {"question": f"qué es {i}", "answer": f"{i} es agua"},
+            },
+        }
+        for i in range(8)
+    ]
+    write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    write_jsonl(tmp_path / "plan.jsonl", plan_batches(pairs, ["en", "es"], 0.5, 4, 2, seed=0))
+    write_json(tmp_path / "selection.json", {"variant": "lora-uniform", "selected_lr": 3e-4})
+    training = {
+        "lr": 1e-5,
+        "lora_lr": 1e-5,
+        "weight_decay": 0.0,
+        "temperature": 0.05,
+        "warmup_ratio": 0.0,
+        "max_grad_norm": 1.0,
+        "freeze_word_embeddings": True,
+    }
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "xlir.cli",
+        "train",
+        "--model",
+        str(tiny_model_dir),
+        "--train",
+        str(tmp_path / "pairs.jsonl"),
+        "--plan",
+        str(tmp_path / "plan.jsonl"),
+        "--variant",
+        json.dumps({"name": "lora-uniform", "kind": "lora", "rank": 2}),
+        "--training",
+        json.dumps(training),
+        "--seed",
+        "3",
+        "--max-length",
+        "16",
+        "--selection",
+        str(tmp_path / "selection.json"),
+        "--out-model",
+        str(run / "model"),
+        "--out-param-groups",
+        str(run / "groups.tsv"),
+        "--out-log",
+        str(run / "log.tsv"),
+        "--out-summary",
+        str(run / "summary.json"),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "summary.json").read_text())["base_lr"] == 3e-4
+    assert "selected on the dev split" in done.stderr

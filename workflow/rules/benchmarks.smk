@@ -16,6 +16,8 @@ rule build_demo_benchmark:
         paragraph_size=lambda w: benchmark_spec(w.benchmark).get("paragraph_size", 4),
     log:
         f"{RESULTS}/logs/build_demo_benchmark/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/build_demo_benchmark/{{benchmark}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:
@@ -34,6 +36,8 @@ rule build_dev_benchmark:
         paragraph_size=config["qa"]["dev"]["paragraph_size"],
     log:
         f"{RESULTS}/logs/build_dev_benchmark.log",
+    benchmark:
+        f"{RESULTS}/timing/build_dev_benchmark.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:

@@ -69,6 +69,11 @@ VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
 LR_SWEEP = SweepConfig.from_config(config["training"].get("lr_sweep"))
 SWEEP_RUNS = _sweep_runs(VARIANT_SPECS, LR_SWEEP)  # {sweep run: (variant, lr)}
 SWEPT_VARIANTS = [v for v in VARIANTS if any(variant == v for variant, _ in SWEEP_RUNS.values())]
+# the seeds the sweep runs with (training.lr_sweep.seeds; default every seed): the variant's run of
+# such a seed is its selected sweep run (rule link_selected_run); the other seeds train once, at
+# the selected lr (rule train_at_selected_lr)
+SELECTION_SEEDS = LR_SWEEP.selection_seeds(SEEDS)
+SELECTED_LR_SEEDS = [s for s in SEEDS if s not in SELECTION_SEEDS]
 #: the specs of what rule `train` trains (configured variants and sweep runs, by name)
 TRAIN_SPECS = {
     **VARIANT_SPECS,
@@ -398,7 +403,7 @@ def sweep_members(model, variant, sampling):
     for run, (base, lr) in SWEEP_RUNS.items():
         if base != variant:
             continue
-        for seed in SEEDS:
+        for seed in SELECTION_SEEDS:
             path = run_dir(model, run, sampling, seed)
             members.append({"lr": lr, "seed": seed, "run": os.path.relpath(path, f"{RESULTS}/runs"),
                             "metrics": f"{path}/{DEV}/metrics.json"})

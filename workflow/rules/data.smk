@@ -14,6 +14,8 @@ rule fetch_qa:
         verify=str(config["data"]["verify_checksums"]).lower(),
     log:
         f"{RESULTS}/logs/fetch_qa/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/timing/fetch_qa/{{dataset}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:
@@ -36,6 +38,8 @@ rule prepare_qa:
         network="--allow-network" if config["data"]["download"] else "",
     log:
         f"{RESULTS}/logs/prepare_qa.log",
+    benchmark:
+        f"{RESULTS}/timing/prepare_qa.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:
@@ -104,6 +108,8 @@ rule build_train_set:
         threshold=config["leakage"]["jaccard_threshold"],
     log:
         f"{RESULTS}/logs/build_train_set.log",
+    benchmark:
+        f"{RESULTS}/timing/build_train_set.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:

@@ -13,6 +13,8 @@ rule evaluate:
         ndcg_k=lambda w: cutoffs_words(w.benchmark, "ndcg_k"),
     log:
         f"{RESULTS}/logs/evaluate/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/evaluate/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:

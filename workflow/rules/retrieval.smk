@@ -49,6 +49,8 @@ rule index_dense:
         **DENSE_CONSTRAINTS,
     log:
         f"{RESULTS}/logs/index_dense/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/index_dense/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}.tsv",
     threads: config["threads"]["search"]
     resources:
         mem_mb=4000,
@@ -124,6 +126,8 @@ rule search_bm25:
         b=config["evaluation"]["bm25_b"],
     log:
         f"{RESULTS}/logs/search_bm25/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/timing/search_bm25/{{benchmark}}.tsv",
     threads: config["threads"]["search"]
     conda:
         "../../envs/xlir.yaml"

@@ -1,6 +1,7 @@
 # Stages 3-4: hybrid batch plans and fine-tuning (one job per model x variant x sampling x seed,
 # x learning rate where training.lr_sweep sweeps it: then select_lr picks the lr on the dev split
-# and link_selected_run gives the variant's run folder the selected run).
+# and link_selected_run gives the variant's run folder the selected run; the seeds outside
+# training.lr_sweep.seeds train once, at the selected lr, in train_at_selected_lr).
 
 
 rule plan_batches:
@@ -15,6 +16,8 @@ rule plan_batches:
         steps=config["training"]["steps"],
     log:
         f"{RESULTS}/logs/plan_batches/{{sampling}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/timing/plan_batches/{{sampling}}_seed{{seed}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:
@@ -47,6 +50,7 @@ rule train:
         log_option=train_log_option,
         # resumable checkpoints: beside the run, not a declared output, so a failed job keeps them
         checkpoint_dir=lambda w: f"{RESULTS}/checkpoints/{w.model}/{w.variant}/{w.sampling}/seed{w.seed}",
+        selection="",  # train_at_selected_lr: --selection <select_lr output>
     wildcard_constraints:
         variant=_alternatives(TRAINED_VARIANTS),
         model=_alternatives(MODELS),
@@ -71,7 +75,24 @@ rule train:
         "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
         "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
         "--out-log {output.train_log} --out-summary {output.summary} --checkpoint-dir {params.checkpoint_dir:q} "
-        "{params.log_option} 2>> {log}"
+        "{params.selection} {params.log_option} 2>> {log}"
+
+
+# A swept variant's run for a seed outside training.lr_sweep.seeds: trained once, at the base lr
+# the variant selected on the dev split (the selection seeds' sweep runs), not swept again.
+use rule train as train_at_selected_lr with:
+    input:
+        model=f"{RESULTS}/models/{{model}}/base",
+        train=TRAIN_PAIRS,
+        plan=f"{RESULTS}/batches/{{sampling}}/seed{{seed}}.jsonl",
+        leakage=expand(f"{RESULTS}/checks/leakage_{{benchmark}}.json", benchmark=BENCHMARKS),
+        selection=f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+    params:
+        selection=lambda w, input: shell_words("--selection", input.selection),
+    wildcard_constraints:
+        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        model=_alternatives(MODELS),
+        seed=_alternatives(map(str, SELECTED_LR_SEEDS)) if SELECTED_LR_SEEDS else "(?!)",
 
 
 rule select_lr:
@@ -89,6 +110,8 @@ rule select_lr:
         variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
     log:
         f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
+    benchmark:
+        f"{RESULTS}/timing/select_lr/{{model}}/{{variant}}/{{sampling}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:
@@ -117,8 +140,11 @@ rule link_selected_run:
     wildcard_constraints:
         variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
         model=_alternatives(MODELS),
+        seed=_alternatives(map(str, SELECTION_SEEDS)),
     log:
         f"{RESULTS}/logs/link_selected_run/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/timing/link_selected_run/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}.tsv",
     conda:
         "../../envs/xlir.yaml"
     shell:

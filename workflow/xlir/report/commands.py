@@ -1,4 +1,5 @@
-"""Stage 7 subcommands (rule file `workflow/rules/report.smk`): `aggregate`, `compare`, `report`."""
+"""Stage 7 subcommands (rule file `workflow/rules/report.smk`): `aggregate`, `compare`, `report`, and
+the planning tool `plan-time` (no rule: `xlir plan-time --configfile ...`)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,55 @@ def run_report(a: argparse.Namespace) -> None:
     build_report(a.manifest, out, a.metrics, a.comparisons)
 
 
+def add_plan_time(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "plan-time",
+        run_plan_time,
+        "the projected wall time of a grid before it runs: snakemake -n x measured per-job times "
+        "(xlir.report.plan_time)",
+    )
+    p.add_argument(
+        "--configfile", nargs="*", type=Path, default=[], help="the study's config file(s), as for snakemake"
+    )
+    p.add_argument(
+        "--timings",
+        nargs="+",
+        type=Path,
+        required=True,
+        help="folder(s) of Snakemake benchmark files from earlier runs (results/timing)",
+    )
+    p.add_argument("--cores", type=int, default=2, help="the --cores the study will run with")
+    p.add_argument("--snakefile", type=Path, default=Path("Snakefile"))
+    p.add_argument("--directory", type=Path, help="the study's working directory (snakemake --directory)")
+    p.add_argument("--target", nargs="*", default=["all"], help="snakemake targets (default: all)")
+    p.add_argument("--forceall", action="store_true", help="plan every job, not only those left to run")
+    p.add_argument("--dry-run-file", type=Path, help="a saved `snakemake -n` printout instead of running it")
+    p.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.add_argument("--out", type=Path, help="also write the output to this file")
+
+
+def run_plan_time(a: argparse.Namespace) -> None:
+    from xlir.common.io import atomic_open
+    from xlir.report.plan_time import plan_command
+
+    text = plan_command(
+        snakefile=a.snakefile,
+        configfiles=a.configfile,
+        targets=a.target,
+        timing_dirs=a.timings,
+        cores=a.cores,
+        directory=a.directory,
+        forceall=a.forceall,
+        dry_run_file=a.dry_run_file,
+        as_json=a.json,
+    )
+    if a.out:
+        with atomic_open(a.out) as handle:
+            handle.write(text + "\n")
+    print(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_aggregate, add_compare, add_report):
+    for add in (add_aggregate, add_compare, add_report, add_plan_time):
         add(sub)

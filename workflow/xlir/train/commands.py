@@ -53,6 +53,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-log", required=True, type=Path)
     p.add_argument("--out-summary", required=True, type=Path)
     p.add_argument(
+        "--selection",
+        type=Path,
+        help="a select_lr output: train at the base lr it selected (lr, or lora_lr for LoRA), for the "
+        "seeds outside training.lr_sweep.seeds (rule train_at_selected_lr)",
+    )
+    p.add_argument(
         "--checkpoint-dir",
         type=Path,
         help="resumable checkpoints (every training.checkpoint_every steps and on SIGTERM / SIGUSR1); "
@@ -81,6 +87,13 @@ def _train_command(a: argparse.Namespace) -> None:
 
     t = a.training
     spec = parse_variant(a.variant)
+    if a.selection is not None:
+        from xlir.common.io import get_logger
+        from xlir.train.lr_sweep import selected_lr, training_overrides
+
+        chosen = selected_lr(a.selection)
+        t = {**t, **training_overrides(spec, chosen)}
+        get_logger(__name__).info("base lr %g, selected on the dev split (%s)", chosen, a.selection)
     # a LoRA variant trains at training.lora_lr where one is set (LoRA's own learning rate)
     lr = t["lora_lr"] if spec.is_lora and t.get("lora_lr") else t["lr"]
     train(

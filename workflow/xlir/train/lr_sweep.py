@@ -7,11 +7,17 @@ grid point is one training run, named `<variant>.lr<lr>` (e.g. `decay-0.9.lr3e-0
 the dev split only; rule `select_lr` picks the lr with the best mean dev score over seeds and
 rule `link_selected_run` copies that run's outputs to the variant's own run folder, which the
 evaluation benchmarks and the comparisons read. A mean-lr-matched uniform control follows the lr
-its decay / grow target selected (so the pair differs in the profile's shape alone)."""
+its decay / grow target selected (so the pair differs in the profile's shape alone).
+
+`training.lr_sweep.seeds` (default: every seed) names the seeds the sweep runs with. The other
+seeds train once, at the lr their variant selected (rule `train_at_selected_lr`, `xlir train
+--selection`): with 3 seeds and a 2-point grid, selecting on one seed trains 4 runs per variant
+instead of 6."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from xlir.train.variants import VariantSpec
 
@@ -29,6 +35,8 @@ class SweepConfig:
     lora: tuple[float, ...] = ()
     metric: str = "map"
     setting: str = "mean"
+    #: the seeds the sweep runs with (None: every seed of the config)
+    seeds: tuple[int, ...] | None = None
 
     @classmethod
     def from_config(cls, d: dict | None) -> SweepConfig:
@@ -50,7 +58,36 @@ class SweepConfig:
             raise ValueError(
                 f"config key training.lr_sweep.setting: {setting!r}; expected one of {', '.join(SELECT_SETTINGS)}"
             )
-        return cls(full=grids["full"], lora=grids["lora"], metric=str(d.get("metric", "map")), setting=setting)
+        seeds = d.get("seeds")
+        if seeds is not None and (
+            not isinstance(seeds, list)
+            or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)
+        ):
+            raise ValueError(
+                f"config key training.lr_sweep.seeds: {seeds!r}; expected null (every seed) or a non-empty list "
+                "of seeds from the config key seeds"
+            )
+        return cls(
+            full=grids["full"],
+            lora=grids["lora"],
+            metric=str(d.get("metric", "map")),
+            setting=setting,
+            seeds=tuple(dict.fromkeys(int(s) for s in seeds)) if seeds is not None else None,
+        )
+
+    def selection_seeds(self, seeds: list[int]) -> list[int]:
+        """The config's seeds the sweep runs with (all of them unless `seeds` is set); a seed that
+        is not in the config is an error naming the key."""
+        if self.seeds is None:
+            return list(seeds)
+        unknown = [s for s in self.seeds if s not in seeds]
+        if unknown:
+            raise ValueError(
+                f"config key training.lr_sweep.seeds: {unknown} not in the config key seeds ({seeds}); "
+                "the sweep selects on a subset of the study's seeds"
+            )
+        return [s for s in seeds if s in self.seeds]
 
     @property
     def active(self) -> bool:
@@ -84,6 +121,16 @@ def sweep_runs(specs: dict[str, VariantSpec], sweep: SweepConfig) -> dict[str, t
                 )
             runs[run] = (name, lr)
     return runs
+
+
+def selected_lr(selection: Path) -> float:
+    """The base lr a `select_lr` output holds (`selected_lr`), checked."""
+    from xlir.common.io import InputError, read_json
+
+    value = read_json(selection).get("selected_lr")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(f"{selection}: expected a selection (select_lr) with selected_lr > 0, found {value!r}")
+    return float(value)
 
 
 def training_overrides(spec: VariantSpec, lr: float) -> dict[str, float]:
