@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from xlir.common.io import InputError, read_tsv
+from xlir.common.io import InputError, get_logger, read_tsv
+
+log = get_logger(__name__)
 
 #: the estimate sources, closest first
 SOURCES = ("exact", "rule+target", "rule", "unmeasured")
@@ -171,6 +173,9 @@ def dry_run(
 ) -> str:
     """`snakemake -n` of the grid (no shell: the arguments go to the process as a list)."""
     command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(snakefile), *targets]
+    default = snakefile.resolve().parent / "config" / "config.yaml"
+    if not configfiles and directory is not None and default.is_file():
+        configfiles = [default]  # the Snakefile's `configfile:` is read relative to --directory
     if configfiles:
         command += ["--configfile", *map(str, configfiles)]
     if directory is not None:
@@ -180,7 +185,7 @@ def dry_run(
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise InputError(
-            f"snakemake -n failed ({completed.returncode}): {(completed.stderr or completed.stdout)[-3000:]}"
+            f"snakemake -n failed ({completed.returncode}): {(completed.stdout + completed.stderr)[-3000:]}"
         )
     return completed.stdout + completed.stderr
 
@@ -191,6 +196,9 @@ def read_measured(timing_dirs: list[Path]) -> dict[str, float]:
     folder overrides an earlier one on the same key."""
     measured: dict[str, float] = {}
     for root in timing_dirs:
+        if not root.exists():  # a study not run yet: every job is listed as unmeasured
+            log.warning("%s: no such folder; no measured job times from it", root)
+            continue
         if not root.is_dir():
             raise InputError(f"{root}: not a folder of Snakemake benchmark files (results/timing)")
         for path in sorted(root.rglob("*.tsv")):
