@@ -106,6 +106,10 @@ def test_each_estimate_comes_from_the_closest_measurement_and_says_which(tmp_pat
     other = PlannedJob(9, "train", "results/timing/train/m/v/s/seed87.tsv")
     (estimate,) = estimate_jobs([other], measured)
     assert (estimate.seconds, estimate.source) == (200, "rule")
+    # a rule that writes another rule's benchmark files (train_at_selected_lr: train's) reads them
+    derived = PlannedJob(10, "train_at_selected_lr", "results/timing/train/m/v/s/seed42.tsv")
+    (estimate,) = estimate_jobs([derived], measured)
+    assert (estimate.seconds, estimate.source) == (300, "rule+target")
 
 
 def test_the_schedule_fills_the_cores_and_respects_dependencies():

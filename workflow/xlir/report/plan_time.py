@@ -229,11 +229,13 @@ def estimate_jobs(jobs: list[PlannedJob], measured: dict[str, float]) -> list[Es
         if key is not None and key in measured:
             estimates.append(Estimate(job, measured[key], "exact"))
             continue
+        # the benchmark file's folder names the work (train_at_selected_lr writes train's files)
+        folder = key.split("/")[0] if key else job.rule
         leaf = key.split("/")[-1] if key else None
-        if key is not None and (job.rule, leaf) in by_target and "/" in key:
-            estimates.append(Estimate(job, fmean(by_target[(job.rule, leaf)]), "rule+target"))
-        elif job.rule in by_rule:
-            estimates.append(Estimate(job, fmean(by_rule[job.rule]), "rule"))
+        if key is not None and (folder, leaf) in by_target and "/" in key:
+            estimates.append(Estimate(job, fmean(by_target[(folder, leaf)]), "rule+target"))
+        elif folder in by_rule:
+            estimates.append(Estimate(job, fmean(by_rule[folder]), "rule"))
         else:
             estimates.append(Estimate(job, 0.0, "unmeasured"))
     return estimates
