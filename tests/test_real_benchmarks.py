@@ -24,7 +24,6 @@ from xlir.benchmarks.qrels import read_qrels_graded
 from xlir.common.io import InputError, read_json, write_jsonl
 from xlir.evaluation.evaluate import evaluate_ranks_dir, evaluate_run_dir, evaluate_run_file
 from xlir.evaluation.metrics import ndcg_from_ranks
-from xlir.retrieval.trec import read_trec_run
 
 MIRROR = Path(os.environ.get("XLIR_LAREQA_MIRROR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -258,56 +257,6 @@ def test_dense_ranks_equal_full_depth_trec_metrics_with_ties(tmp_path):
         assert truncated.metrics["settings"][setting]["recall_1"] == pytest.approx(
             full.metrics["settings"][setting]["recall_1"], abs=1e-12
         )
-
-
-def test_whole_pool_full_sort_equals_faiss_search_with_ties(tmp_path, monkeypatch):
-    """The whole-pool path (inner products over the index's vectors, stable argsort) gives the
-    ranks, scores and metrics of Faiss's own k-heap search, exact ties included."""
-    from xlir.retrieval import dense
-
-    bench = _tied_benchmark(tmp_path)
-    # continuous embeddings (scores apart by far more than float rounding, which the two paths
-    # do in different orders), with exact ties: every third candidate repeats its neighbour
-    rng = np.random.default_rng(3)
-    candidates = rng.normal(size=np.load(bench["embeddings"] / "candidates.npy").shape).astype(np.float32)
-    candidates[2::3] = candidates[1::3]
-    questions = rng.normal(size=np.load(bench["embeddings"] / "questions.npy").shape).astype(np.float32)
-    for name, matrix in (("candidates", candidates), ("questions", questions)):
-        np.save(bench["embeddings"] / f"{name}.npy", matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
-    dense.build_faiss_indexes(bench["embeddings"], bench["candidates"], tmp_path / "index")
-    outputs = {}
-    for mode in (True, False):
-        monkeypatch.setattr(dense._FaissPool, "full_sort", mode)
-        out = tmp_path / f"sort{mode}"
-        dense.dense_search(
-            bench["embeddings"],
-            bench["questions"],
-            tmp_path / "index",
-            out / "trec",
-            qrels_path=bench["qrels"],
-            out_ranks_dir=out / "ranks",
-        )
-        outputs[mode] = out
-    for ranks in sorted((outputs[False] / "ranks").glob("*.tsv")):
-        ours = (outputs[True] / "ranks" / ranks.name).read_text().splitlines()
-        theirs = ranks.read_text().splitlines()
-        assert len(ours) == len(theirs) > 1
-        for a, b in zip(ours[1:], theirs[1:]):
-            *key_a, score_a, n_a = a.split("\t")
-            *key_b, score_b, n_b = b.split("\t")
-            assert key_a == key_b and n_a == n_b  # qid, docid, rel, rank
-            assert float(score_a) == pytest.approx(float(score_b), abs=1e-6)
-    for trec in sorted((outputs[False] / "trec").glob("*.trec")):
-        ours, theirs = read_trec_run(outputs[True] / "trec" / trec.name), read_trec_run(trec)
-        assert ours.keys() == theirs.keys()
-        for qid, hits in theirs.items():
-            theirs_scores = dict(hits)
-            assert dict(ours[qid]).keys() == theirs_scores.keys()
-            assert all(score == pytest.approx(theirs_scores[d], abs=1e-5) for d, score in ours[qid])
-    _assert_same_metrics(
-        evaluate_ranks_dir(outputs[True] / "ranks", bench["qrels"], (1, 10), (10,)).metrics,
-        evaluate_ranks_dir(outputs[False] / "ranks", bench["qrels"], (1, 10), (10,)).metrics,
-    )
 
 
 def test_bm25_ranks_equal_trec_metrics(tmp_path):

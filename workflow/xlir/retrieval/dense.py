@@ -267,9 +267,6 @@ class _FaissPool:
     """One Faiss index, loaded with Pyserini's `FaissSearcher`, ranking the
     precomputed question embeddings `queries` (`{qlang: (qids, matrix)}`)."""
 
-    #: rank a whole pool by a full sort of the index's inner products (False: Faiss's k-heap search)
-    full_sort = True
-
     def __init__(
         self, index_dir: Path, name: str, queries: dict[str, tuple[list[str], np.ndarray]], depth: int | None
     ) -> None:
@@ -283,23 +280,10 @@ class _FaissPool:
         log.info("index %s: %d vectors loaded in %.2fs", name, size, time.perf_counter() - tick)
         self.k = size if depth is None else min(int(depth), size)
         self._queries = queries
-        # A whole-pool ranking (k = the index's size) is a full sort: Faiss's k-heap costs about
-        # 6 s per 1190 questions x 13,014 XQuAD-R candidates, the same inner products (one
-        # matrix product over the index's own vectors) and a stable argsort 0.3 s, the same
-        # scores (to float rounding) and the same ranks in trec_eval's order (ties included:
-        # the ranks are computed from the scores, not from the order). A top-k search keeps Faiss.
-        self._vectors = (
-            self._searcher.index.reconstruct_n(0, size) if self.full_sort and self.k == size and size else None
-        )
 
     def rank(self, qlang: str, qids: list[str], start: int) -> list[_FaissRanking]:
-        qmatrix = np.ascontiguousarray(self._queries[qlang][1][start : start + len(qids)])
-        if self._vectors is not None:
-            products = qmatrix @ self._vectors.T
-            rows = np.argsort(-products, axis=1, kind="stable")
-            scores = np.take_along_axis(products, rows, axis=1)
-        else:
-            scores, rows = self._searcher.index.search(qmatrix, self.k)
+        qmatrix = self._queries[qlang][1][start : start + len(qids)]
+        scores, rows = self._searcher.index.search(np.ascontiguousarray(qmatrix), self.k)
         return [
             _FaissRanking(scores[offset], rows[offset], self._docids, self._row_of, self.k)
             for offset in range(len(qids))
