@@ -287,6 +287,13 @@ def test_sweep_seeds_outside_the_config_seeds_fail_at_load(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_the_report_says_which_seeds_the_selection_rests_on():
+    training = {"lr": 5e-5, "lr_sweep": {"full": [2e-5, 5e-5], "seeds": [13]}}
+    text = report_sweep.unswept_text(training, True, {"uniform": {"kind": "uniform"}}, [13, 42, 87])
+    assert "seed(s) 13 only" in text and "seed(s) 42, 87 trained once per variant, at the selected lr" in text
+    assert "only" not in report_sweep.unswept_text({"lr_sweep": {"full": [2e-5]}}, True, {}, [13, 42])
+
+
 def test_train_at_the_selected_lr_reads_the_selection(tmp_path):
     from xlir.train.lr_sweep import selected_lr
 

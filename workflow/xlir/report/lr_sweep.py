@@ -63,8 +63,9 @@ def selected_lrs(selections: list[dict]) -> pd.DataFrame:
     )
 
 
-def unswept_text(training: dict, swept: bool, variants: dict) -> str:
-    """How the base lr was set: the sweep, or one fixed lr per kind (stated as a possible confound)."""
+def unswept_text(training: dict, swept: bool, variants: dict, seeds: list[int] | None = None) -> str:
+    """How the base lr was set: the sweep (and on which of the study's `seeds`), or one fixed lr
+    per kind (stated as a possible confound)."""
     sweep = training.get("lr_sweep") or {}
     lora_lr = training.get("lora_lr") or training.get("lr")
     has_lora = any((spec or {}).get("kind") == "lora" for spec in variants.values())
@@ -80,6 +81,18 @@ def unswept_text(training: dict, swept: bool, variants: dict) -> str:
             "selected lr. A mean-lr-matched uniform control takes the lr its target selected, so the two differ "
             "in the profile's shape alone."
         )
+        selection_seeds = sweep.get("seeds")
+        if selection_seeds:
+            others = [s for s in seeds or [] if s not in selection_seeds]
+            text += (
+                f" The sweep ran with seed(s) {', '.join(map(str, selection_seeds))} only "
+                "(training.lr_sweep.seeds), so each selection rests on those seeds' dev scores"
+                + (
+                    f"; seed(s) {', '.join(map(str, others))} trained once per variant, at the selected lr."
+                    if others
+                    else "."
+                )
+            )
         if fixed:
             text += f" Not swept: {'; '.join(fixed)}."
         return text

@@ -320,7 +320,12 @@ def lr_section(doc: Document, study: Study, figures_dir: Path) -> None:
     selections = lr_sweep.read_selections(study.manifest)
     doc.heading("Learning rate")
     doc.para(
-        lr_sweep.unswept_text(study.config.get("training", {}), bool(selections), study.config.get("variants", {}))
+        lr_sweep.unswept_text(
+            study.config.get("training", {}),
+            bool(selections),
+            study.config.get("variants", {}),
+            study.config.get("seeds"),
+        )
     )
     if not selections:
         return
