@@ -1,12 +1,16 @@
-"""Fidelity of the encoding engines on a real benchmark: ONNX Runtime (the CPU default) against torch.
+"""Fidelity of the encoding engines and precisions on a real benchmark: two arms, each an
+engine and a precision (default: ONNX Runtime, the CPU default for large jobs, against torch,
+both fp32; or bf16 against fp32).
 
-Encodes a prepared benchmark with one model under both engines (`xlir encode`'s function, the
-precision given) and compares embedding cosines and mAP over the full pool (multilingual),
-within the question's language (monolingual) and against each other language's candidates
-(cross-lingual, averaged over language pairs), with exact ranking by inner product.
+Encodes a prepared benchmark with one model under both arms (`xlir encode`'s function) and
+compares embedding cosines and mAP over the full pool (multilingual), within the question's
+language (monolingual) and against each other language's candidates (cross-lingual, averaged
+over language pairs), with exact ranking by inner product.
 
     python benchmarks/engine_fidelity.py --model results/models/e5-small/base \\
-        --prepared results/benchmarks/xquad-r/prepared --out benchmarks/results/engine_fidelity.json"""
+        --prepared results/benchmarks/xquad-r/prepared --out benchmarks/results/engine_fidelity.json
+    python benchmarks/engine_fidelity.py --model results/models/e5-small/base \\
+        --prepared results/benchmarks/dev/prepared --arms torch:fp32 torch:bf16"""
 
 from __future__ import annotations
 
@@ -65,7 +69,13 @@ def main() -> None:
     p.add_argument("--prepared", type=Path, required=True, help="a prepared benchmark folder")
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--precision", default="fp32")
+    p.add_argument(
+        "--arms",
+        nargs=2,
+        default=["torch:fp32", "onnx:fp32"],
+        metavar="ENGINE:PRECISION",
+        help="the reference arm, then the arm compared with it",
+    )
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     read = lambda path: [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]  # noqa: E731
@@ -75,34 +85,37 @@ def main() -> None:
         qid, _, docid, grade = line.split()[:4]
         if int(grade) > 0:
             qrels[qid].append(docid)
-    result: dict = {"model": str(a.model), "benchmark": str(a.prepared), "precision": a.precision}
+    result: dict = {"model": str(a.model), "benchmark": str(a.prepared), "arms": a.arms, "threads": a.threads}
     with tempfile.TemporaryDirectory() as tmp:
-        for engine in ("torch", "onnx"):
+        for arm in a.arms:
+            engine, _, precision = arm.partition(":")
             meta = encode_benchmark(
                 a.model,
                 PreparedFiles(a.prepared / "questions.jsonl", a.prepared / "candidates.jsonl"),
-                Path(tmp) / engine,
+                Path(tmp) / arm,
                 batch_size=64,
                 batch_tokens=2048,
                 max_length=a.max_length,
                 pooling="mean",
                 threads=a.threads,
-                precision=a.precision,
+                precision=precision or "fp32",
                 engine=engine,
             )
-            result[engine] = {
+            result[arm] = {
                 "seconds": meta["encode_seconds"],
-                "mAP": settings(Path(tmp) / engine, questions, candidates, qrels),
+                "precision": meta.get("precision"),
+                "mAP": settings(Path(tmp) / arm, questions, candidates, qrels),
             }
+        reference, other = a.arms
         cosines = np.concatenate(
             [
-                (np.load(Path(tmp) / "torch" / f) * np.load(Path(tmp) / "onnx" / f)).sum(axis=1)
+                (np.load(Path(tmp) / reference / f) * np.load(Path(tmp) / other / f)).sum(axis=1)
                 for f in ("questions.npy", "candidates.npy")
             ]
         )
     result["cosine"] = {"min": float(cosines.min()), "mean": float(cosines.mean())}
-    result["mAP difference (onnx - torch)"] = {
-        k: result["onnx"]["mAP"][k] - result["torch"]["mAP"][k] for k in result["torch"]["mAP"]
+    result[f"mAP difference ({other} - {reference})"] = {
+        k: result[other]["mAP"][k] - result[reference]["mAP"][k] for k in result[reference]["mAP"]
     }
     print(json.dumps(result, indent=2))
     if a.out:
