@@ -272,7 +272,7 @@ def test_training_with_every_switch(twins, tmp_path):
         variant,
         {"precision": "bf16", "gradient_checkpointing": True, "grad_cache_chunk_size": 2, "optimizer": "adamw_fused"},
     )
-    assert summary["options"]["precision"] == "bf16"
+    assert summary["options"]["precision"] == "bf16" and summary["precision"] == "bf16"
     assert all(math.isfinite(float(r["loss"])) for r in read_tsv(out / "log.tsv"))
     assert read_json(out / "summary.json")["steps"] == 3
     assert (out / "model" / "model.safetensors").exists()

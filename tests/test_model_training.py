@@ -93,6 +93,7 @@ def test_training_run_writes_everything(tiny_model_dir, tmp_path, variant):
         threads=1,
     )
     assert summary["steps"] == 6
+    assert summary["precision"] == "fp32" and "options" not in summary  # recorded even at the defaults
     log = read_tsv(out / "log.tsv")
     assert len(log) == 6 and all(math.isfinite(float(r["loss"])) for r in log)
     groups = read_tsv(out / "groups.tsv")

@@ -514,6 +514,7 @@ def _summary(
         "total_parameters": total,
         "first_loss": losses[0] if losses else None,
         "final_loss_mean_last10": float(np.mean(losses[-10:])) if losses else None,
+        "precision": precision,  # what ran (auto resolved), also when every switch is at its default
     }
     if opts != TrainOptions():
         summary.update(options={**opts.to_dict(), "precision": precision}, world_size=ctx.world_size)
