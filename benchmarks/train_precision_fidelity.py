@@ -111,15 +111,18 @@ def main() -> None:
     }
     for label, info in result["runs"].items():
         maps = " / ".join(f"{info['map'][s]:.4f}" for s in SETTINGS)
-        print(f"{label:12s} precision {info['precision']}, final loss (mean of the last 10 steps) {info['final_loss']}, mAP mono/cross/multi {maps}")
+        loss = info["final_loss"]
+        print(f"{label:12s} precision {info['precision']}, loss (last 10 steps) {loss}, mAP mono/cross/multi {maps}")
     for pair in args.compare:
         a, b = pair.split(":", 1)
         entry = {s: paired_delta(aps[a][s], aps[b][s], args.draws, rng) for s in SETTINGS}
         entry["embedding_cosine"] = embedding_cosine(runs[a], runs[b])
         result["comparisons"][f"{a} - {b}"] = entry
-        deltas = ", ".join(f"{s} {entry[s]['delta']:+.4f} [{entry[s]['low']:+.4f}, {entry[s]['high']:+.4f}]" for s in SETTINGS)
+        deltas = ", ".join(
+            f"{s} {entry[s]['delta']:+.4f} [{entry[s]['low']:+.4f}, {entry[s]['high']:+.4f}]" for s in SETTINGS
+        )
         cos = entry["embedding_cosine"]
-        print(f"{a} - {b}: {deltas}; embedding cosine mean {cos['mean']:.5f}, p1 {cos['p01']:.5f}, min {cos['min']:.5f}")
+        print(f"{a} - {b}: {deltas}; cosine mean {cos['mean']:.5f}, p1 {cos['p01']:.5f}, min {cos['min']:.5f}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

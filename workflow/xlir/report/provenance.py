@@ -226,7 +226,8 @@ def run_table(
                     "steps": summary.get("steps"),
                     "trainable params": summary.get("trainable_parameters"),
                     "final loss": summary.get("final_loss_mean_last10"),
-                    "train precision": summary.get("precision") or (summary.get("options") or {}).get("precision", "fp32"),
+                    "train precision": summary.get("precision")
+                    or (summary.get("options") or {}).get("precision", "fp32"),
                     "train wall s": train_time.get(f"train/{run.model}/{run.variant}/{run.sampling}/seed{run.seed}"),
                 }
             )
