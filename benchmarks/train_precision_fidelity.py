@@ -6,8 +6,8 @@ Each run is a benchmark folder of a trained model, `results/runs/<model>/<varian
 seed<s>/<benchmark>` (its `metrics.json`, `per_query.tsv`, `embeddings/`; the training summary
 is read from the folder above). For every requested pair it prints and writes:
 
-- mAP per setting of both runs and the difference, with a 95% bootstrap interval over the
-  paired per-query APs (questions resampled within each setting's per-query rows);
+- mAP per setting of both runs and the difference, with the report's 95% paired bootstrap
+  interval (question ids resampled, one draw shared by every language pair);
 - the cosine between the two models' embeddings of the same texts (mean, 1st percentile, min),
   a measure of how far apart the two trained models are;
 - each run's training precision and final loss (`train_summary.json`).
@@ -24,50 +24,37 @@ A config that trains the same recipe twice under two model keys differing only i
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from xlir.report.compare import paired_deltas, read_per_query  # noqa: E402
+from xlir.report.stats import macro_mean, paired_bootstrap, percentile_ci  # noqa: E402
 
 SETTINGS = ("monolingual", "cross-lingual", "multilingual")
 
 
-def per_query_ap(run: Path) -> dict[str, dict[tuple[str, str, str], float]]:
-    """setting -> {(query_lang, cand_lang, qid): AP} from a run's per_query.tsv."""
-    table: dict[str, dict[tuple[str, str, str], float]] = {s: {} for s in SETTINGS}
-    with (run / "per_query.tsv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            table[row["setting"]][(row["query_lang"], row["cand_lang"], row["qid"])] = float(row["ap"])
-    return table
+def setting_map(table: pd.DataFrame, setting: str) -> float:
+    """mAP of one setting as the evaluation aggregates it (mean per language pair, then over pairs)."""
+    rows = table[table["setting"] == setting]
+    return macro_mean(rows.pivot(index="unit", columns="pair", values="ap").to_numpy(dtype=np.float64))
 
 
-def macro_map(aps: dict[tuple[str, str, str], float]) -> float:
-    """The evaluation's aggregation: mean per language pair, then the mean over pairs."""
-    pairs: dict[tuple[str, str], list[float]] = {}
-    for (qlang, clang, _), ap in aps.items():
-        pairs.setdefault((qlang, clang), []).append(ap)
-    return float(np.mean([np.mean(v) for v in pairs.values()]))
-
-
-def paired_delta(a: dict, b: dict, draws: int, rng: np.random.Generator) -> dict[str, float]:
-    """Macro mAP difference a - b and a 95% bootstrap interval, queries resampled within pairs."""
-    keys = sorted(set(a) & set(b))
-    if len(keys) != len(a) or len(keys) != len(b):
-        raise SystemExit(f"the two runs score different queries ({len(a)} vs {len(b)}, {len(keys)} shared)")
-    groups: dict[tuple[str, str], list[float]] = {}
-    for key in keys:
-        groups.setdefault(key[:2], []).append(a[key] - b[key])
-    arrays = [np.asarray(v) for v in groups.values()]
-    delta = float(np.mean([x.mean() for x in arrays]))
-    boot = np.zeros(draws)
-    for x in arrays:
-        idx = rng.integers(0, len(x), size=(draws, len(x)))
-        boot += x[idx].mean(axis=1)
-    boot /= len(arrays)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return {"delta": delta, "low": float(low), "high": float(high)}
+def paired_delta(a: pd.DataFrame, b: pd.DataFrame, setting: str, draws: int, rng: np.random.Generator) -> dict:
+    """mAP difference a - b of one setting and its 95% interval, as the report computes it: the
+    question ids resampled, one draw shared by every language pair (`xlir.report.stats`)."""
+    deltas, _, _, unmatched = paired_deltas(a[a["setting"] == setting], b[b["setting"] == setting], "ap")
+    if unmatched:
+        raise SystemExit(f"{setting}: {unmatched} per-query scores have no partner in the other run")
+    low, high = percentile_ci(paired_bootstrap(deltas, draws, rng))
+    return {"delta": macro_mean(deltas), "low": low, "high": high}
 
 
 def embedding_cosine(run_a: Path, run_b: Path) -> dict[str, float]:
@@ -101,10 +88,14 @@ def main() -> None:
     args = parser.parse_args()
     runs = {label: Path(path) for label, path in (item.split("=", 1) for item in args.run)}
     rng = np.random.default_rng(args.seed)
-    aps = {label: per_query_ap(path) for label, path in runs.items()}
+    tables = {label: read_per_query(path / "per_query.tsv", parallel=True) for label, path in runs.items()}
     result: dict[str, Any] = {
         "runs": {
-            label: {"dir": str(path), **training_summary(path), "map": {s: macro_map(aps[label][s]) for s in SETTINGS}}
+            label: {
+                "dir": str(path),
+                **training_summary(path),
+                "map": {s: setting_map(tables[label], s) for s in SETTINGS},
+            }
             for label, path in runs.items()
         },
         "comparisons": {},
@@ -115,7 +106,7 @@ def main() -> None:
         print(f"{label:12s} precision {info['precision']}, loss (last 10 steps) {loss}, mAP mono/cross/multi {maps}")
     for pair in args.compare:
         a, b = pair.split(":", 1)
-        entry = {s: paired_delta(aps[a][s], aps[b][s], args.draws, rng) for s in SETTINGS}
+        entry = {s: paired_delta(tables[a], tables[b], s, args.draws, rng) for s in SETTINGS}
         entry["embedding_cosine"] = embedding_cosine(runs[a], runs[b])
         result["comparisons"][f"{a} - {b}"] = entry
         deltas = ", ".join(
