@@ -41,6 +41,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/shard.smk"
 
 
 rule all:

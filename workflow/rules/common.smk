@@ -17,8 +17,11 @@ from xlir.train.plan_memory import job_resources as _planned_resources
 from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
 from xlir.train.variants import parse_variant
 from xlir.train.lr_sweep import SweepConfig, sweep_runs as _sweep_runs, training_overrides as _training_overrides
+from xlir.shard.design import design_config as _design_config
 
 RESULTS = "results"
+#: every config value that changes a result (xlir.shard.design): shards of one study share it
+DESIGN_CONFIG = _design_config(config)
 RESOURCES = "resources"
 #: SHA-256 of every MIRACL file, recorded at its first fetch and checked at every later one
 MIRACL_PINS = f"{RESOURCES}/checksums/miracl.json"
@@ -64,16 +67,31 @@ def _resolve_matched_controls(specs):
 
 VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
 # The learning-rate sweep (training.lr_sweep; xlir.train.lr_sweep): every swept variant trains
-# once per grid lr as run `<variant>.lr<lr>`, evaluated on the dev split only; rule select_lr
-# picks the lr and rule link_selected_run fills the variant's own run folder with that run.
+# once per grid lr as run `<variant>.lr<lr>`, on the selection seeds, evaluated on the dev split
+# only; rule select_lr picks the lr and every test seed trains once at it (rule
+# train_at_selected_lr). A mean-lr-matched control is not swept: it follows its target's selection.
+# With selection_from, rule import_selection reads an earlier selection shard's choice instead.
 LR_SWEEP = SweepConfig.from_config(config["training"].get("lr_sweep"))
-SWEEP_RUNS = _sweep_runs(VARIANT_SPECS, LR_SWEEP)  # {sweep run: (variant, lr)}
-SWEPT_VARIANTS = [v for v in VARIANTS if any(variant == v for variant, _ in SWEEP_RUNS.values())]
-# the seeds the sweep runs with (training.lr_sweep.seeds; default every seed): the variant's run of
-# such a seed is its selected sweep run (rule link_selected_run); the other seeds train once, at
-# the selected lr (rule train_at_selected_lr)
+#: the controls that take their target's selection (match_mean_lr_of a swept variant)
+FOLLOWER_VARIANTS = [v for v, spec in VARIANT_SPECS.items()
+                     if spec.match_mean_lr_of and LR_SWEEP.grid(VARIANT_SPECS[spec.match_mean_lr_of])]
+#: the variants that select their own lr on the dev split
+SWEEP_VARIANTS = [v for v, spec in VARIANT_SPECS.items() if LR_SWEEP.grid(spec) and v not in FOLLOWER_VARIANTS]
+#: every variant whose test runs train at a selected lr (swept ones and their followers)
+SWEPT_VARIANTS = [v for v in VARIANTS if v in SWEEP_VARIANTS or v in FOLLOWER_VARIANTS]
+SWEEP_RUNS = ({} if LR_SWEEP.selection_from else
+              _sweep_runs({v: VARIANT_SPECS[v] for v in SWEEP_VARIANTS}, LR_SWEEP))  # {sweep run: (variant, lr)}
+for _run in SWEEP_RUNS:
+    if _run in VARIANT_SPECS:
+        raise ValueError(f"config key variants.{_run}: the name is taken by the lr sweep of variant "
+                         f"'{SWEEP_RUNS[_run][0]}' (training.lr_sweep); rename the variant")
+# the selection seeds (training.lr_sweep.seeds), disjoint from the test seeds unless
+# allow_seed_overlap: then a swept variant's run of a shared seed is its selected sweep run
+# (rule link_selected_run); every other test run trains once, at the selected lr
 SELECTION_SEEDS = LR_SWEEP.selection_seeds(SEEDS)
-SELECTED_LR_SEEDS = [s for s in SEEDS if s not in SELECTION_SEEDS]
+SEED_OVERLAP = any(s in SEEDS for s in SELECTION_SEEDS)
+LINKED_SEEDS = [s for s in SEEDS if s in SELECTION_SEEDS] if not LR_SWEEP.selection_from else []
+SELECTED_LR_SEEDS = [s for s in SEEDS if s not in LINKED_SEEDS]
 #: the specs of what rule `train` trains (configured variants and sweep runs, by name)
 TRAIN_SPECS = {
     **VARIANT_SPECS,
@@ -385,7 +403,8 @@ def train_gpus(model):
 
 # ------------------------------------------------------------------ learning-rate sweep
 def sweep_cells():
-    """(model, variant, sampling) of every grid cell whose variant is swept, in grid order."""
+    """(model, variant, sampling) of every grid cell whose variant trains at a selected lr (swept
+    variants and their followers), in grid order."""
     cells = []
     for model, variant, sampling, _ in grid_cells():
         if variant in SWEPT_VARIANTS and (model, variant, sampling) not in cells:
@@ -415,7 +434,7 @@ def followed_selection(model, variant, sampling):
     target = VARIANT_SPECS[variant].match_mean_lr_of
     if target is None:
         return []
-    if (model, target, sampling) not in sweep_cells():
+    if (model, target, sampling) not in sweep_cells() or target not in SWEEP_VARIANTS:
         raise ValueError(f"config key variants.{variant}.match_mean_lr_of: with training.lr_sweep the control "
                          f"takes the lr '{target}' selects, but '{target}' is not swept under model '{model}' "
                          f"and sampling '{sampling}' (grid)")
@@ -456,6 +475,8 @@ def report_manifest():
         "results_dir": RESULTS,
         "lr_sweep": [{"model": m, "variant": v, "sampling": s, "selection": selection_file(m, v, s)}
                      for m, v, s in sweep_cells()],
+        "selection_seeds": SELECTION_SEEDS,
+        "seed_overlap": SEED_OVERLAP,
     }
     if CONFIG_WARNINGS:  # only when there are any: the default config's report params stay as they were
         manifest["config_warnings"] = CONFIG_WARNINGS
@@ -486,3 +507,83 @@ def report_inputs(wildcards):
     inputs += sweep_outputs()
     inputs += [f"{RESULTS}/models/{m}/base" for m in MODELS]
     return inputs
+
+
+# ------------------------------------------------------------------ shards
+SHARD_DIR = f"{RESULTS}/shards/{config['study']}"
+#: what each shard kind holds: the lr selection (sweep runs on the dev split), the seed-independent
+#: baselines (zero-shot, BM25), or the test seeds' grid (shard `seeds-<seed>-...`)
+SHARD_KINDS = ("selection", "baselines", "seeds")
+TRAIN_FILES = ("param_groups.tsv", "train_log.tsv", "train_summary.json")
+
+
+def shard_kind(shard):
+    """selection, baselines, or seeds (a shard named seeds-<seed>-..., this config's seeds)."""
+    if shard in ("selection", "baselines"):
+        return shard
+    if shard != seeds_shard_name():
+        raise ValueError(f"shard '{shard}': this config's test seeds make shard '{seeds_shard_name()}' "
+                         "(config key seeds)")
+    return "seeds"
+
+
+def seeds_shard_name():
+    return "seeds-" + "-".join(str(s) for s in SEEDS)
+
+
+def _run_files(path, benchmarks, trained):
+    files = [f"{path}/{name}" for name in TRAIN_FILES] if trained else []
+    for benchmark in benchmarks:
+        files += [f"{path}/{benchmark}/metrics.json", f"{path}/{benchmark}/per_query.tsv"]
+    return files
+
+
+def shard_runs(kind):
+    """The run folders (below results/) a shard of `kind` holds."""
+    if kind == "selection":
+        return [f"{RESULTS}/runs/{m['run']}" for cell in sweep_cells() for m in sweep_members(*cell)]
+    if kind == "baselines":
+        return [path for path in evaluated_runs() if "/zeroshot/" in path or "/lexical/" in path]
+    return [run_dir(*cell) for cell in grid_cells()]
+
+
+def shard_files(kind):
+    """Every result file (below results/) a shard of `kind` exports; each is a rule input."""
+    dev = [DEV] if DEV_SPLIT else []
+    files = []
+    for path in shard_runs(kind):
+        benchmarks = dev if kind == "selection" else BENCHMARKS + dev
+        files += _run_files(path, benchmarks, trained=kind != "baselines")
+    if kind in ("selection", "seeds"):
+        files += sweep_outputs()
+    if kind == "baselines":
+        files += trec_eval_checks()
+    files += [f"{RESULTS}/data/mt/{lang}.quality.json" for lang in MT_LANGS]
+    files += [f"{RESULTS}/checks/leakage_{b}.json" for b in BENCHMARKS]
+    if config["leakage"]["drop_overlapping_pairs"]:
+        files += [f"{RESULTS}/checks/dropped_training_pairs.json"]
+    files += [f"{RESULTS}/benchmarks/{b}/prepared/stats.json" for b in BENCHMARKS]
+    files += [f"{RESULTS}/data/train/stats.json", f"{RESULTS}/data/qa/split.json"]
+    return files
+
+
+def shard_contents(kind, shard):
+    """What `xlir export-shard --contents` gets (paths relative to results/)."""
+    files = shard_files(kind)
+    extra = [f"{RESULTS}/models/{m}/base/model_card.json" for m in MODELS]
+    encoded = ([DEV] if DEV_SPLIT else []) + ([] if kind == "selection" else BENCHMARKS)
+    extra += [f"{path}/{b}/embeddings/meta.json" for path in shard_runs(kind) if "/lexical/" not in path
+              for b in encoded]  # the precision and engine each encode ran with
+    runs = [dict(zip(("model", "variant", "sampling", "seed"), p.split("/")[2:6])) for p in shard_runs(kind)]
+    return {
+        "study": config["study"],
+        "shard": shard,
+        "kind": kind,
+        "design": DESIGN_CONFIG,
+        "config": config,
+        "seeds": SEEDS if kind == "seeds" else [],
+        "selection_seeds": SELECTION_SEEDS,
+        "seed_overlap": SEED_OVERLAP,
+        "runs": runs,
+        "files": [os.path.relpath(f, RESULTS) for f in files + extra],
+    }

@@ -1,7 +1,9 @@
 # Stages 3-4: hybrid batch plans and fine-tuning (one job per model x variant x sampling x seed,
-# x learning rate where training.lr_sweep sweeps it: then select_lr picks the lr on the dev split
-# and link_selected_run gives the variant's run folder the selected run; the seeds outside
-# training.lr_sweep.seeds train once, at the selected lr, in train_at_selected_lr).
+# x learning rate where training.lr_sweep sweeps it: the sweep runs train with the selection seeds
+# (training.lr_sweep.seeds), select_lr picks the lr on the dev split (import_selection reads it
+# from a selection shard instead), and every test seed trains once at it, in train_at_selected_lr;
+# link_selected_run reuses a selected sweep run only where allow_seed_overlap lets a selection
+# seed be a test seed).
 
 
 rule plan_batches:
@@ -90,33 +92,65 @@ use rule train as train_at_selected_lr with:
     params:
         selection=lambda w, input: shell_words("--selection", input.selection),
     wildcard_constraints:
-        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        variant=_alternatives(SWEEP_VARIANTS) if SWEEP_VARIANTS else "(?!)",
         model=_alternatives(MODELS),
         seed=_alternatives(map(str, SELECTED_LR_SEEDS)) if SELECTED_LR_SEEDS else "(?!)",
 
 
-rule select_lr:
-    input:
-        metrics=lambda w: [m["metrics"] for m in sweep_members(w.model, w.variant, w.sampling)],
-        follow=lambda w: followed_selection(w.model, w.variant, w.sampling),
-    output:
-        f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
-    params:
-        runs=lambda w: as_json(sweep_members(w.model, w.variant, w.sampling)),
-        metric=LR_SWEEP.metric,
-        setting=LR_SWEEP.setting,
-        follow=lambda w, input: ["--follow", input.follow[0]] if input.follow else [],
+# A mean-lr-matched control: never swept, it trains every seed at the lr its target selected.
+use rule train_at_selected_lr as train_follower_at_selected_lr with:
     wildcard_constraints:
-        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
-    log:
-        f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
-    benchmark:
-        f"{RESULTS}/timing/select_lr/{{model}}/{{variant}}/{{sampling}}.tsv",
-    conda:
-        "../../envs/xlir.yaml"
-    shell:
-        "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
-        "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
+        variant=_alternatives(FOLLOWER_VARIANTS) if FOLLOWER_VARIANTS else "(?!)",
+        model=_alternatives(MODELS),
+
+
+if not LR_SWEEP.selection_from:
+
+    rule select_lr:
+        input:
+            metrics=lambda w: [m["metrics"] for m in sweep_members(w.model, w.variant, w.sampling)],
+            follow=lambda w: followed_selection(w.model, w.variant, w.sampling),
+        output:
+            f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+        params:
+            runs=lambda w: as_json(sweep_members(w.model, w.variant, w.sampling)),
+            metric=LR_SWEEP.metric,
+            setting=LR_SWEEP.setting,
+            follow=lambda w, input: ["--follow", input.follow[0]] if input.follow else [],
+        wildcard_constraints:
+            variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        log:
+            f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
+        benchmark:
+            f"{RESULTS}/timing/select_lr/{{model}}/{{variant}}/{{sampling}}.tsv",
+        conda:
+            "../../envs/xlir.yaml"
+        shell:
+            "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
+            "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
+
+else:
+
+    # a test shard: the lr each variant selected in the study's selection shard (same design hash)
+    rule import_selection:
+        input:
+            shard_manifest=f"{LR_SWEEP.selection_from}/manifest.json",
+        output:
+            f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+        params:
+            shard=shell_words(LR_SWEEP.selection_from),
+            design=as_json(DESIGN_CONFIG),
+        wildcard_constraints:
+            variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        log:
+            f"{RESULTS}/logs/import_selection/{{model}}/{{variant}}/{{sampling}}.log",
+        benchmark:
+            f"{RESULTS}/timing/import_selection/{{model}}/{{variant}}/{{sampling}}.tsv",
+        conda:
+            "../../envs/xlir.yaml"
+        shell:
+            "xlir import-selection --shard {params.shard} --design {params.design} --model {wildcards.model:q} "
+            "--variant {wildcards.variant:q} --sampling {wildcards.sampling:q} --out {output} --log {log} 2>> {log}"
 
 
 rule link_selected_run:
@@ -138,9 +172,9 @@ rule link_selected_run:
         runs_dir=lambda w, output: output.summary.rsplit("/", 5)[0],
         out_run=lambda w, output: os.path.dirname(output.summary),
     wildcard_constraints:
-        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
+        variant=_alternatives(SWEEP_VARIANTS) if SWEEP_VARIANTS and LINKED_SEEDS else "(?!)",
         model=_alternatives(MODELS),
-        seed=_alternatives(map(str, SELECTION_SEEDS)),
+        seed=_alternatives(map(str, LINKED_SEEDS)) if LINKED_SEEDS else "(?!)",
     log:
         f"{RESULTS}/logs/link_selected_run/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}.log",
     benchmark:

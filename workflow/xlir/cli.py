@@ -16,6 +16,7 @@ from xlir.evaluation import commands as evaluation_commands
 from xlir.model import commands as model_commands
 from xlir.report import commands as report_commands
 from xlir.retrieval import commands as retrieval_commands
+from xlir.shard import commands as shard_commands
 from xlir.train import commands as train_commands
 
 #: the stages in DAG order: (subpackage, its commands module)
@@ -27,6 +28,7 @@ STAGES = (
     ("retrieval", retrieval_commands),
     ("evaluation", evaluation_commands),
     ("report", report_commands),
+    ("shard", shard_commands),
 )
 
 

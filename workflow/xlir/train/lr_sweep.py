@@ -9,10 +9,14 @@ rule `link_selected_run` copies that run's outputs to the variant's own run fold
 evaluation benchmarks and the comparisons read. A mean-lr-matched uniform control follows the lr
 its decay / grow target selected (so the pair differs in the profile's shape alone).
 
-`training.lr_sweep.seeds` (default: every seed) names the seeds the sweep runs with. The other
-seeds train once, at the lr their variant selected (rule `train_at_selected_lr`, `xlir train
---selection`): with 3 seeds and a 2-point grid, selecting on one seed trains 4 runs per variant
-instead of 6."""
+`training.lr_sweep.seeds` names the selection seeds: the seeds the sweep runs with. They are
+disjoint from the test seeds (the config key `seeds`) by default, so no test score is the score
+of a run that won the selection (no winner's curse); every test seed trains once, at the lr its
+variant selected (rule `train_at_selected_lr`, `xlir train --selection`).
+`allow_seed_overlap: true` lets selection seeds also be test seeds (the selected sweep run is
+then reused as that seed's test run, rule `link_selected_run`; null seeds: every seed), and the
+report flags it. `selection_from` reads the selections of an earlier selection shard instead of
+sweeping (rule `import_selection`)."""
 
 from __future__ import annotations
 
@@ -35,8 +39,12 @@ class SweepConfig:
     lora: tuple[float, ...] = ()
     metric: str = "map"
     setting: str = "mean"
-    #: the seeds the sweep runs with (None: every seed of the config)
+    #: the seeds the sweep runs with (None: every seed of the config, with allow_seed_overlap)
     seeds: tuple[int, ...] | None = None
+    #: selection seeds may also be test seeds (the report flags it)
+    allow_seed_overlap: bool = False
+    #: a selection shard's folder whose selections replace the sweep (None: sweep here)
+    selection_from: str | None = None
 
     @classmethod
     def from_config(cls, d: dict | None) -> SweepConfig:
@@ -68,26 +76,53 @@ class SweepConfig:
                 f"config key training.lr_sweep.seeds: {seeds!r}; expected null (every seed) or a non-empty list "
                 "of seeds from the config key seeds"
             )
+        overlap = d.get("allow_seed_overlap", False)
+        if not isinstance(overlap, bool):
+            raise ValueError(f"config key training.lr_sweep.allow_seed_overlap: {overlap!r}; expected true or false")
+        selection_from = d.get("selection_from")
+        if selection_from is not None and (not isinstance(selection_from, str) or not selection_from.strip()):
+            raise ValueError(
+                f"config key training.lr_sweep.selection_from: {selection_from!r}; expected the folder of a "
+                "selection shard (results/shards/<study>/selection) or null"
+            )
         return cls(
             full=grids["full"],
             lora=grids["lora"],
             metric=str(d.get("metric", "map")),
             setting=setting,
             seeds=tuple(dict.fromkeys(int(s) for s in seeds)) if seeds is not None else None,
+            allow_seed_overlap=overlap,
+            selection_from=selection_from,
         )
 
     def selection_seeds(self, seeds: list[int]) -> list[int]:
-        """The config's seeds the sweep runs with (all of them unless `seeds` is set); a seed that
-        is not in the config is an error naming the key."""
+        """The seeds the sweep runs with. Disjoint from the test seeds `seeds` unless
+        `allow_seed_overlap` (then null means every test seed); an overlap without the switch, or
+        a sweep with no selection seeds, is an error naming the key."""
+        if not self.active:
+            return []
         if self.seeds is None:
-            return list(seeds)
-        unknown = [s for s in self.seeds if s not in seeds]
-        if unknown:
+            if self.allow_seed_overlap:
+                return list(seeds)
             raise ValueError(
-                f"config key training.lr_sweep.seeds: {unknown} not in the config key seeds ({seeds}); "
-                "the sweep selects on a subset of the study's seeds"
+                "config key training.lr_sweep.seeds: null; the learning rate is selected on seeds of its own, "
+                f"disjoint from the test seeds (seeds: {list(seeds)}), e.g. seeds: [7]. Set "
+                "training.lr_sweep.allow_seed_overlap: true to select on the test seeds instead (the report "
+                "then flags the winner's-curse bias)"
             )
-        return [s for s in seeds if s in self.seeds]
+        shared = [s for s in self.seeds if s in seeds]
+        if shared and not self.allow_seed_overlap:
+            raise ValueError(
+                f"config key training.lr_sweep.seeds: {shared} also in the config key seeds (the test seeds); "
+                "selection and test seeds are disjoint, so no test score is that of the run that won the "
+                "selection. Pick other selection seeds, or set training.lr_sweep.allow_seed_overlap: true "
+                "(the report then flags the overlap)"
+            )
+        return list(self.seeds)
+
+    def overlaps(self, seeds: list[int]) -> bool:
+        """True when a selection seed is also a test seed (allowed only by the switch)."""
+        return any(s in seeds for s in self.selection_seeds(seeds))
 
     @property
     def active(self) -> bool:

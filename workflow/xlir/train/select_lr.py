@@ -54,6 +54,14 @@ def select_lr(
         lr, seed = float(run["lr"]), int(run["seed"])
         scores.setdefault(lr, {})[seed] = dev_score(Path(run["metrics"]), metric, setting)
         names.setdefault(lr, {})[seed] = run["run"]
+    if not runs and follow is not None:  # a mean-lr-matched control: not swept, it takes its target's lr
+        target = read_json(follow)
+        selected = float(target["selected_lr"])
+        log.info("following %s: lr %g (its dev selection; not swept)", target.get("variant"), selected)
+        result = {"variant": variant, "metric": metric, "setting": setting, "grid": [], "selected_lr": selected,
+                  "selected_runs": {}, "followed": target.get("variant")}
+        write_json(out, result)
+        return result
     seeds = {frozenset(by_seed) for by_seed in scores.values()}
     if len(seeds) != 1:
         raise InputError(f"lr sweep: the learning rates were run with different seeds ({sorted(map(sorted, seeds))})")
