@@ -40,6 +40,7 @@ include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/shard.smk"
 
@@ -48,3 +49,20 @@ rule all:
     input:
         "results/report/index.html",
         trec_eval_checks(),
+        ANALYSIS_OUTPUTS,
+
+
+# Shards (workflow/rules/shard.smk): one part of the grid, exported to results/shards/<study>/<shard>/.
+rule shard_selection:
+    input:
+        f"{SHARD_DIR}/selection",
+
+
+rule shard_baselines:
+    input:
+        f"{SHARD_DIR}/baselines",
+
+
+rule shard_seeds:
+    input:
+        f"{SHARD_DIR}/{seeds_shard_name()}",

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "workflow" / "xlir"
 RULES = REPO / "workflow" / "rules"
 #: stages in DAG order; `common` holds what every stage shares and imports no stage
-ORDER = ["common", "model", "data", "benchmarks", "train", "retrieval", "evaluation", "report"]
+ORDER = ["common", "model", "data", "benchmarks", "train", "retrieval", "evaluation", "analysis", "report", "shard"]
 #: rules whose module is named after what they share with a sibling rule
 SHARED_MODULES = {
     "index_dense": "dense",
@@ -107,7 +107,7 @@ def test_rule_subcommand_and_module_say_the_same_thing(stage):
             f"rule {rule}: module xlir/{stage}/{module}.py"
         )
     # every subcommand of a stage's rules is registered there, and the tools beside them are few
-    assert subcommands - {r.replace("_", "-") for r in rules} <= {"plan-memory", "plan-time"}
+    assert subcommands - {r.replace("_", "-") for r in rules} <= {"plan-memory", "plan-time", "plan-seeds"}
 
 
 def test_every_rule_has_a_conda_environment_in_step_with_the_requirements():

@@ -239,14 +239,24 @@ SWEEP_OVERLAY = {
 }
 
 
-def test_the_workflow_plans_the_sweep(tmp_path):
+def test_the_workflow_plans_the_sweep_on_selection_seeds_disjoint_from_the_test_seeds(tmp_path):
+    # config/config.yaml's lr_sweep.seeds: [7]; the test seeds 13 and 42 never sweep
     done = _dry_run(tmp_path, SWEEP_OVERLAY)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = _counts(done.stdout)
-    # cells: uniform x 3 samplings, decay-0.9, matched, decay-0.8 (full: 2 lrs), 2 LoRA (1 lr); 2 seeds
-    assert counts["train"] == (6 * 2 + 2 * 1) * 2
-    assert counts["select_lr"] == 8 and counts["link_selected_run"] == 8 * 2
-    # the sweep runs are scored on the dev split only; the selected ones on every benchmark
+    # swept cells: uniform x 3 samplings, decay-0.9, decay-0.8 (full: 2 lrs), 2 LoRA (1 lr), seed 7
+    # alone; the matched control is not swept (it follows decay-0.9)
+    assert counts["train"] == 5 * 2 + 2 * 1
+    assert counts["select_lr"] == 8 and "link_selected_run" not in counts
+    # every test seed trains each cell once, at its selection; the control at decay-0.9's
+    assert counts["train_at_selected_lr"] == 7 * 2 and counts["train_follower_at_selected_lr"] == 2
+    blocks = done.stdout.split("\n\n")
+    sweep = [b for b in blocks if "rule train:" in b and ".lr" in b]
+    assert sweep and all("/seed7/" in b for b in sweep)
+    assert not [b for b in blocks if "rule train:" in b and "/seed7/" not in b and ".lr" in b]
+    at_selected = [b for b in blocks if "_at_selected_lr:" in b]
+    assert at_selected and all("seed7" not in b.split("output:")[1].split("\n")[0] for b in at_selected)
+    # the sweep runs are scored on the dev split only
     sweep_evaluations = [
         line
         for line in done.stdout.splitlines()
@@ -257,40 +267,58 @@ def test_the_workflow_plans_the_sweep(tmp_path):
     assert '"lr": 3e-05' in done.stdout and '"lora_lr": 0.0005' in done.stdout
 
 
-def test_the_sweep_selects_on_its_seeds_and_the_others_train_once_at_the_selected_lr(tmp_path):
+def test_an_allowed_overlap_reuses_the_selected_sweep_run_of_a_shared_seed(tmp_path):
     overlay = {**SWEEP_OVERLAY, "seeds": [13, 42, 87]}
-    overlay["training"] = {"lr_sweep": {**SWEEP_OVERLAY["training"]["lr_sweep"], "seeds": [42]}}
+    overlay["training"] = {
+        "lr_sweep": {**SWEEP_OVERLAY["training"]["lr_sweep"], "seeds": [42], "allow_seed_overlap": True}
+    }
     done = _dry_run(tmp_path, overlay)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = _counts(done.stdout)
-    # 8 cells: sweep runs for seed 42 only (6 full cells x 2 lrs, 2 LoRA x 1 lr); seeds 13 and 87
-    # train each cell once, at its selection
-    assert counts["train"] == 6 * 2 + 2 * 1
-    assert counts["select_lr"] == 8 and counts["link_selected_run"] == 8
-    assert counts["train_at_selected_lr"] == 8 * 2
+    assert counts["train"] == 5 * 2 + 2 * 1
+    assert counts["select_lr"] == 8 and counts["link_selected_run"] == 7
+    assert counts["train_at_selected_lr"] == 7 * 2 and counts["train_follower_at_selected_lr"] == 3
     blocks = done.stdout.split("\n\n")
     at_selected = [b for b in blocks if "rule train_at_selected_lr:" in b]
     assert at_selected and all("seed42" not in b.split("output:")[1].split("\n")[0] for b in at_selected)
     assert all("--selection results/selection/" in b for b in at_selected)
-    sweep = [b for b in blocks if "rule train:" in b and ".lr" in b]
-    assert sweep and all("/seed42/" in b for b in sweep)
-    # the selection reads the sweep seed's dev metrics alone
     selects = [b for b in blocks if "rule select_lr:" in b]
     assert selects and all("seed13" not in b and "seed87" not in b for b in selects)
 
 
-def test_sweep_seeds_outside_the_config_seeds_fail_at_load(tmp_path):
-    overlay = {**SWEEP_OVERLAY, "training": {"lr_sweep": {"full": [3.0e-5], "seeds": [7]}}}
+@pytest.mark.parametrize(
+    ("lr_sweep", "expected"),
+    [
+        ({"full": [3.0e-5], "seeds": [13]}, "also in the config key seeds"),
+        ({"full": [3.0e-5], "seeds": None}, "disjoint from the test seeds"),
+    ],
+)
+def test_selection_seeds_that_are_test_seeds_fail_at_load_without_the_switch(tmp_path, lr_sweep, expected):
+    overlay = {**SWEEP_OVERLAY, "training": {"lr_sweep": lr_sweep}}
     done = _dry_run(tmp_path, overlay)
     output = done.stdout + done.stderr
-    assert done.returncode != 0 and "training.lr_sweep.seeds" in output, output[-2000:]
+    assert done.returncode != 0 and "training.lr_sweep.seeds" in output and expected in output, output[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_selection_seeds_semantics():
+    assert SweepConfig.from_config({"full": [1e-5], "seeds": [7]}).selection_seeds([13, 42]) == [7]
+    assert SweepConfig.from_config({"seeds": [7]}).selection_seeds([13]) == []  # no grid, no sweep
+    overlap = SweepConfig.from_config({"full": [1e-5], "allow_seed_overlap": True})
+    assert overlap.selection_seeds([13, 42]) == [13, 42] and overlap.overlaps([13, 42])
+    with pytest.raises(ValueError, match="allow_seed_overlap"):
+        SweepConfig.from_config({"full": [1e-5], "seeds": [13, 7]}).selection_seeds([13, 42])
+    with pytest.raises(ValueError, match="selection_from"):
+        SweepConfig.from_config({"selection_from": ""})
 
 
 def test_the_report_says_which_seeds_the_selection_rests_on():
     training = {"lr": 5e-5, "lr_sweep": {"full": [2e-5, 5e-5], "seeds": [13]}}
     text = report_sweep.unswept_text(training, True, {"uniform": {"kind": "uniform"}}, [13, 42, 87])
     assert "seed(s) 13 only" in text and "seed(s) 42, 87 trained once per variant, at the selected lr" in text
+    assert "winner's-curse" in text  # 13 is a test seed too
+    disjoint = report_sweep.unswept_text({"lr": 5e-5, "lr_sweep": {"full": [2e-5], "seeds": [7]}}, True, {}, [13])
+    assert "No selection seed is a test seed" in disjoint and "winner" not in disjoint
     assert "only" not in report_sweep.unswept_text({"lr_sweep": {"full": [2e-5]}}, True, {}, [13, 42])
 
 
@@ -304,7 +332,6 @@ def test_train_at_the_selected_lr_reads_the_selection(tmp_path):
     write_json(path, {"selected_lr": None})
     with pytest.raises(InputError, match="selected_lr"):
         selected_lr(path)
-    assert SweepConfig.from_config({"seeds": [13, 42]}).selection_seeds([42, 13, 87]) == [42, 13]
     with pytest.raises(ValueError, match="training.lr_sweep.seeds"):
         SweepConfig.from_config({"seeds": []})
 

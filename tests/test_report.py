@@ -21,7 +21,8 @@ from xlir.report.report import build_report
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("study")
-    manifest = write_study(root, seeds=[1, 2])
+    manifest = write_study(root, seeds=[1, 2, 3])  # the seed-level t-test has seeds - 1 df
+    manifest["selection_seeds"], manifest["seed_overlap"] = [1], True  # the lr was selected on test seed 1
     # a job's warnings file beside its log, and a config-check warning (the Warnings section)
     warnings = {"command": "translate", "warnings": [{"level": "WARNING", "logger": "xlir", "message": "empty es"}]}
     (root / "results/logs/translate").mkdir(parents=True, exist_ok=True)
@@ -91,13 +92,15 @@ def test_known_differences_are_found(study_dir):
         assert rows.loc["decay-0.9", "ci_low"] < EFFECT < rows.loc["decay-0.9", "ci_high"]
         assert rows.loc["decay-0.9", "outcome"] == "better"
         assert rows.loc["freeze-4", "outcome"] == "worse"
-        assert rows.loc["decay-0.95", "outcome"] == "indistinguishable"
+        assert rows.loc["decay-0.95", "outcome"] == "equivalent"  # the adjusted interval inside ±min effect
         assert abs(rows.loc["decay-0.95", "delta"]) < 0.05 * EFFECT
     assert (main.p_holm >= main.p_value).all()
-    assert (main.n_queries == N_IDS).all() and (main.n_seeds == 2).all() and not main.single_seed.any()
+    assert (main.n_queries == N_IDS).all() and (main.n_seeds == 3).all() and not main.single_seed.any()
     assert set(main[main.setting == "cross-lingual"].n_pairs) == {6}
-    assert all(len(str(d).split(";")) == 2 for d in main.seed_deltas)
-    assert main.seed_level.all() and set(main.inference) == {"recipes (2 seeds)"}
+    assert all(len(str(d).split(";")) == 3 for d in main.seed_deltas)
+    assert main.seed_level.all() and set(main.inference) == {"recipes (3 seeds)"} and (main.df == 2).all()
+    assert main.power_alpha.tolist() == pytest.approx([0.05 / 9] * len(main))
+    assert (main.mde > 0).all() and main.seeds_to_detect.ge(2).all()
     assert (main.permutations == 0).all() and (main.p_floor == 0).all() and main.resolution_ok.all()
     assert ((main.boot_ci_low <= main.delta) & (main.delta <= main.boot_ci_high)).all()
     assert (main.family_size == 9).all()  # 3 variants x 3 settings
@@ -218,15 +221,25 @@ def test_report_opens_with_the_answer_at_a_glance(study_dir):
     comparisons = pd.read_csv(report / "comparisons.csv")
     for column in ("min_effect", "seeds_agree", "ci_adj_low", "ci_adj_high", "ci_adj_level", "outcome_reason"):
         assert column in comparisons.columns, column
-    decided = comparisons[comparisons.outcome != "indistinguishable"]
+    for column in ("mde", "seeds_to_detect", "seeds_to_equivalence", "power_alpha", "power_target", "seed_sd"):
+        assert column in comparisons.columns, column
+    assert set(comparisons.outcome) <= {"better", "worse", "equivalent", "inconclusive"}
+    decided = comparisons[comparisons.outcome.isin(["better", "worse"])]
     assert ((decided.ci_adj_low > 0) | (decided.ci_adj_high < 0)).all()
     assert (decided.delta.abs() >= decided.min_effect).all() and decided.seeds_agree.all()
+    equivalent = comparisons[comparisons.outcome == "equivalent"]
+    assert (equivalent.ci_adj_low > -equivalent.min_effect).all() and (
+        equivalent.ci_adj_high < equivalent.min_effect
+    ).all()
+    top = markdown[glance : markdown.index("**Research question**")]
+    assert "> **Warning: winner's curse.** The learning rate was selected on seeds (1) that are also test seeds" in top
+    assert "research-question (C5) rows have MDE <= min effect" in top
 
 
 def test_provenance_lists_config_differences_seeds_and_timings(study_dir):
     root, _ = study_dir
     markdown = (root / "results/report/index.md").read_text(encoding="utf-8")
-    assert "| seeds | [13] | [1, 2] |" in markdown
+    assert "| seeds | [13] | [1, 2, 3] |" in markdown
     assert "train/tiny/uniform/hybrid/seed1" in markdown
     assert "round-trip" in markdown and "apertium" in markdown
     assert "exact_question_overlap" in markdown

@@ -12,7 +12,7 @@ from tests.test_verdict import SETTINGS, H, claims_of, manifest, row
 from xlir.report.compare import finish
 from xlir.report.grid import Study
 from xlir.report.stats import holm_levels
-from xlir.report.verdict import CONTRADICTED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, glance_table
+from xlir.report.verdict import CONTRADICTED, INCONCLUSIVE, MIXED, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, glance_table
 
 DECAY, LORA = ("decay-0.8", "hybrid"), ("lora-linear", "hybrid")
 LORA_U = ("lora-uniform", "hybrid")
@@ -44,7 +44,7 @@ def narrow(values: dict, half_width: float = 0.002) -> dict:
     return values
 
 
-def test_min_effect_makes_a_significant_tiny_difference_indistinguishable():
+def test_a_significant_tiny_difference_inside_the_min_effect_is_equivalent():
     table = finish(
         [
             narrow(row("scaling", "cross-lingual", DECAY, H, 0.005, 1e-6)),
@@ -52,8 +52,9 @@ def test_min_effect_makes_a_significant_tiny_difference_indistinguishable():
         ]
     )
     assert table.min_effect.tolist() == [0.01, 0.01]  # the default report.min_effect
-    assert table.iloc[0].significant and table.iloc[0].outcome == "indistinguishable"
-    assert table.iloc[0].outcome_reason == "below min effect"
+    assert table.iloc[0].significant and table.iloc[0].outcome == "equivalent"
+    assert table.iloc[0].outcome_reason == "inside min effect"
+    assert -0.01 < table.iloc[0].ci_adj_low and table.iloc[0].ci_adj_high < 0.01
     assert (table.iloc[1].outcome, table.iloc[1].outcome_reason) == ("worse", "significant")
 
 
@@ -62,11 +63,11 @@ def test_min_effect_comes_from_the_row_and_exempts_rank_distance():
     big["min_effect"] = 0.05
     ranks = row("sampling", "multilingual", H, ("uniform", "xx"), -0.5, 1e-6, metric="rank_distance")
     table = finish([big, ranks])
-    assert table.iloc[0].outcome_reason == "below min effect"
+    assert (table.iloc[0].outcome, table.iloc[0].outcome_reason) == ("equivalent", "inside min effect")
     assert table.iloc[1].min_effect == 0 and table.iloc[1].outcome == "better"  # lower rank distance
 
 
-def test_seeds_that_disagree_in_sign_make_the_row_indistinguishable():
+def test_seeds_that_disagree_in_sign_make_the_row_inconclusive():
     table = finish(
         [
             seed_row("cross-lingual", DECAY, H, 0.03, 1e-6, [0.05, 0.045, -0.005]),
@@ -74,7 +75,7 @@ def test_seeds_that_disagree_in_sign_make_the_row_indistinguishable():
         ]
     )
     assert not table.iloc[0].seeds_agree and table.iloc[0].outcome_reason == "seeds disagree"
-    assert table.iloc[0].outcome == "indistinguishable"
+    assert table.iloc[0].outcome == "inconclusive"
     assert table.iloc[1].seeds_agree and table.iloc[1].outcome == "better"
 
 
@@ -89,7 +90,7 @@ def test_the_holm_adjusted_p_decides_not_the_raw_p():
         ]
     )
     assert table.p_value.lt(0.05).all()
-    assert table.outcome.tolist() == ["better", "indistinguishable", "indistinguishable"]
+    assert table.outcome.tolist() == ["better", "inconclusive", "inconclusive"]
     assert table.outcome_reason.tolist() == ["significant", "p", "p"]
 
 
@@ -136,7 +137,7 @@ def test_a_bootstrap_interval_covering_zero_blocks_the_decision():
     values.update(ci_low=-0.001, ci_high=0.041)  # the randomisation test and the bootstrap disagree
     table = finish([values])
     assert table.iloc[0].significant and table.iloc[0].ci_adj_low < 0
-    assert (table.iloc[0].outcome, table.iloc[0].outcome_reason) == ("indistinguishable", "interval includes 0")
+    assert (table.iloc[0].outcome, table.iloc[0].outcome_reason) == ("inconclusive", "interval includes 0")
 
 
 def test_the_verdict_prints_the_adjusted_interval():
@@ -160,6 +161,7 @@ def test_the_verdict_prints_the_adjusted_interval():
         "adjusted interval",
         "Holm p",
         "seeds",
+        "MDE",
         "outcome",
         "decided by",
     ]
@@ -169,49 +171,51 @@ def test_the_verdict_prints_the_adjusted_interval():
 
 
 # ------------------------------------------------------------------ the research question per setting
-def test_a_family_with_one_better_and_one_worse_variant_is_not_supported():
+def test_a_family_with_one_better_and_one_worse_variant_is_mixed():
     rows = [
         row("scaling", "cross-lingual", DECAY, H, 0.03, 1e-4),
         row("scaling", "cross-lingual", GROW, H, -0.03, 1e-4),
     ]
     claims = claims_of(rows, rules_manifest())
-    assert claims.loc["C5@cross-lingual", "verdict"] == NOT_SUPPORTED
-    assert claims.loc["C5@cross-lingual", "evidence"].startswith("mixed: within learning-rate profiles")
+    assert claims.loc["C5@cross-lingual", "verdict"] == MIXED
+    assert claims.loc["C5@cross-lingual", "evidence"].startswith("mixed: decay-0.8 better than every comparator, grow")
 
 
-def test_a_clean_family_supports_even_if_another_family_is_worse():
+def test_a_better_and_a_worse_variant_in_different_families_are_mixed_not_supported():
     rows = [
         row("scaling", "cross-lingual", DECAY, H, 0.03, 1e-4),
         row("scaling", "cross-lingual", GROW, H, 0.005, 0.5),
         row("scaling", "cross-lingual", LORA, LORA_U, -0.03, 1e-4),
     ]
     claims = claims_of(rows, rules_manifest())
-    assert claims.loc["C5@cross-lingual", "verdict"] == SUPPORTED
+    assert claims.loc["C5@cross-lingual", "verdict"] == MIXED
     assert (
-        "worse than its uniform counterpart: lora-linear (vs lora-uniform)"
+        "worse than every comparator: lora-linear (worse than lora-uniform (the uniform-rank LoRA of its budget))"
         in claims.loc["C5@cross-lingual", "evidence"]
     )
 
 
-def test_worse_and_none_better_is_contradicted():
+def test_worse_and_the_others_equivalent_is_contradicted():
     rows = [
         row("scaling", "cross-lingual", LORA, LORA_U, -0.03, 1e-4),
-        row("scaling", "cross-lingual", DECAY, H, 0.03, 0.5),
+        narrow(row("scaling", "cross-lingual", DECAY, H, 0.001, 0.5)),
     ]
     claims = claims_of(rows, rules_manifest())
     assert claims.loc["C5@cross-lingual", "verdict"] == CONTRADICTED
+    rows[1] = row("scaling", "cross-lingual", DECAY, H, 0.03, 0.5)  # inconclusive: decay-0.8 might be better
+    assert claims_of(rows, rules_manifest()).loc["C5@cross-lingual", "verdict"] == INCONCLUSIVE
 
 
 def test_the_research_question_is_judged_per_setting_and_benchmark():
     rows = [
         row("scaling", "monolingual", DECAY, H, 0.03, 1e-4),
-        narrow(row("scaling", "cross-lingual", DECAY, H, 0.005, 1e-4)),  # below the minimum effect
+        narrow(row("scaling", "cross-lingual", DECAY, H, 0.005, 1e-4)),  # inside ± the minimum effect
         row("scaling", "multilingual", DECAY, H, -0.03, 1e-4),
     ]
     claims = claims_of(rows, rules_manifest())
     c5 = claims.loc[[f"C5@{s}" for s in SETTINGS]]
-    assert c5.verdict.tolist() == [SUPPORTED, NOT_SUPPORTED, CONTRADICTED]
-    assert "below the minimum effect" in claims.loc["C5@cross-lingual", "evidence"]
+    assert c5.verdict.tolist() == [SUPPORTED, NOT_SUPPORTED, CONTRADICTED]  # cross-lingual: equivalent
+    assert "equivalent to uniform (the baseline)" in claims.loc["C5@cross-lingual", "evidence"]
     assert set(c5.benchmark) == {"demo"} and c5.setting.tolist() == list(SETTINGS)
     other = manifest()
     other["config"]["benchmarks"]["second"] = {"kind": "demo", "languages": ["en", "es"]}
@@ -227,7 +231,7 @@ def test_only_like_for_like_rows_count_for_the_research_question():
         row("scaling", "cross-lingual", LORA, LORA_U, 0.002, 0.6),
     ]
     claims = claims_of(rows, rules_manifest())
-    assert claims.loc["C5@cross-lingual", "verdict"] == NOT_SUPPORTED
+    assert claims.loc["C5@cross-lingual", "verdict"] == INCONCLUSIVE
     assert "still significantly worse than uniform" in claims.loc["C5@cross-lingual", "evidence"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,8 +115,9 @@ def tiny_config(tmp: Path) -> dict:
             "steps": 3,
             "batch_size": 4,
             "lr": 1.0e-3,
-            # the LoRA variant's lr is selected on the dev split (rules select_lr, link_selected_run)
-            "lr_sweep": {"lora": [1.0e-3, 3.0e-3]},
+            # the LoRA variant's lr is selected on the dev split with selection seed 2 (rule select_lr);
+            # test seed 1 trains once at it (rule train_at_selected_lr)
+            "lr_sweep": {"lora": [1.0e-3, 3.0e-3], "seeds": [2]},
         },
         "samplings": {"hybrid": {"alpha": 0.5}, "xx": {"alpha": 1.0}},
         "seeds": [1],
@@ -213,7 +215,7 @@ def test_every_stage_produced_its_outputs(finished_workdir):
     selection = json.loads((results / "selection/tiny/lora-linear/hybrid.json").read_text())
     assert [point["lr"] for point in selection["grid"]] == [1.0e-3, 3.0e-3]
     for lr in ("0.001", "0.003"):
-        sweep_run = results / f"runs/tiny/lora-linear.lr{lr}/hybrid/seed1"
+        sweep_run = results / f"runs/tiny/lora-linear.lr{lr}/hybrid/seed2"
         assert (sweep_run / "dev/metrics.json").is_file() and not (sweep_run / "demo").exists()
     summary = json.loads((results / "runs/tiny/lora-linear/hybrid/seed1/train_summary.json").read_text())
     assert summary["base_lr"] == selection["selected_lr"]
@@ -239,8 +241,15 @@ def test_report_has_statistics_verdict_and_renders(finished_workdir, tmp_path):
     assert set(comparisons[(comparisons.benchmark == "miracl") & comparisons.headline].metric) == {"ndcg_cut_10"}
     assert (comparisons.p_holm >= comparisons.p_value - 1e-12).all()
     claims = pd.read_csv(report / "claims.csv")
-    assert set(claims.claim) == {"C1", "C2", "C3", "C4", "C5", "C5-largest"}
-    assert set(claims.verdict) <= {"supported", "not supported", "contradicted", "not tested by this run"}
+    assert set(claims.claim) == {"C1", "C2", "C3", "C4", "C5"}  # one model size: no C5-largest
+    assert set(claims.verdict) <= {
+        "supported",
+        "not supported",
+        "contradicted",
+        "mixed",
+        "inconclusive",
+        "not tested by this run",
+    }
     miracl = claims[claims.benchmark == "miracl"]
     # monolingual only: the cross-lingual claims cannot be tested; the research question is judged per
     # setting, so MIRACL's C5 rows are its monolingual setting's
@@ -255,6 +264,59 @@ def test_report_has_statistics_verdict_and_renders(finished_workdir, tmp_path):
     assert "Verdict" in check["headings"]
     done = snakemake(finished_workdir, "--report", str(tmp_path / "snakemake_report.html"))
     assert (tmp_path / "snakemake_report.html").stat().st_size > 10_000, done.stdout[-2000:]
+
+
+@pytest.mark.integration
+def test_shards_merge_into_the_report_one_run_gives(finished_workdir, tmp_path):
+    """The study's shards (the lr selection, the baselines, the test seed) exported from the finished
+    run, merged by `xlir report --shards`: comparisons.csv and metrics.csv identical to the run's."""
+    for target in ("shard_selection", "shard_baselines", "shard_seeds"):
+        done = snakemake(finished_workdir, "--cores", "2", target)
+        assert "rule train" not in done.stdout  # exporting retrains nothing
+    shards = finished_workdir / "results" / "shards" / "study"
+    assert sorted(p.name for p in shards.iterdir()) == ["baselines", "seeds-1", "selection"]
+    manifests = {p.name: json.loads((p / "manifest.json").read_text()) for p in shards.iterdir()}
+    assert len({m["design_hash"] for m in manifests.values()}) == 1
+    seeds = manifests["seeds-1"]
+    assert seeds["seeds"] == [1] and seeds["selection_seeds"] == [2] and not seeds["seed_overlap"]
+    assert seeds["machine"]["cpu_flags"] and seeds["times"]["wall_s"] >= 0 and seeds["packages"]["torch"]
+    paths = {f["path"] for f in seeds["files"]}
+    assert "runs/tiny/uniform/hybrid/seed1/demo/per_query.tsv.gz" in paths
+    assert "runs/tiny/uniform/hybrid/seed1/demo/analysis/layers.tsv" in paths
+    assert not any("/model/" in p or p.endswith((".safetensors", ".bin")) for p in paths)  # no weights
+    out = tmp_path / "merged"
+
+    def merge(folders: list[Path], out_dir: Path) -> subprocess.CompletedProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "xlir.cli",
+            "report",
+            "--shards",
+            *map(str, folders),
+            "--out-dir",
+            str(out_dir),
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    done = merge(sorted(shards.iterdir()), out)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = finished_workdir / "results" / "report"
+    for table in ("comparisons.csv", "metrics.csv", "claims.csv"):
+        assert (out / table).read_text() == (report / table).read_text(), table
+    assert (out / "index.html").stat().st_size > 10_000 and (out / "verdict.md").is_file()
+    # the same (run, seed) twice is refused
+    done = merge([*sorted(shards.iterdir()), shards / "seeds-1"], tmp_path / "twice")
+    assert done.returncode != 0 and "two shards" in done.stderr
+    # a shard of another design is refused, naming the keys that differ
+    other = tmp_path / "other"
+    shutil.copytree(shards / "baselines", other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["design"]["training"]["steps"] = 99
+    manifest["design_hash"] = "0" * 16
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    done = merge([shards / "seeds-1", other], tmp_path / "mixed")
+    assert done.returncode != 0 and "training.steps" in done.stderr
 
 
 @pytest.mark.integration

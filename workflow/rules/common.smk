@@ -17,10 +17,10 @@ from xlir.train.plan_memory import job_resources as _planned_resources
 from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
 from xlir.train.variants import parse_variant
 from xlir.train.lr_sweep import SweepConfig, sweep_runs as _sweep_runs, training_overrides as _training_overrides
-from xlir.shard.design import design_config as _design_config
+from xlir.common.design import design_config as _design_config
 
 RESULTS = "results"
-#: every config value that changes a result (xlir.shard.design): shards of one study share it
+#: every config value that changes a result (xlir.common.design): shards of one study share it
 DESIGN_CONFIG = _design_config(config)
 RESOURCES = "resources"
 #: SHA-256 of every MIRACL file, recorded at its first fetch and checked at every later one
@@ -556,6 +556,9 @@ def shard_files(kind):
         files += _run_files(path, benchmarks, trained=kind != "baselines")
     if kind in ("selection", "seeds"):
         files += sweep_outputs()
+    if kind == "seeds":  # the layer analysis of every test run (rule analyze) and its probe sets
+        files += analysis_outputs(shard_runs(kind), ANALYSIS_BENCHMARKS)
+        files += [probe_path(RESULTS, b) for b in ANALYSIS_BENCHMARKS]
     if kind == "baselines":
         files += trec_eval_checks()
     files += [f"{RESULTS}/data/mt/{lang}.quality.json" for lang in MT_LANGS]
@@ -574,7 +577,8 @@ def shard_contents(kind, shard):
     encoded = ([DEV] if DEV_SPLIT else []) + ([] if kind == "selection" else BENCHMARKS)
     extra += [f"{path}/{b}/embeddings/meta.json" for path in shard_runs(kind) if "/lexical/" not in path
               for b in encoded]  # the precision and engine each encode ran with
-    runs = [dict(zip(("model", "variant", "sampling", "seed"), p.split("/")[2:6])) for p in shard_runs(kind)]
+    runs = [{"model": m, "variant": v, "sampling": s, "seed": int(seed.removeprefix("seed"))}
+            for m, v, s, seed in (p.split("/")[2:6] for p in shard_runs(kind))]
     return {
         "study": config["study"],
         "shard": shard,

@@ -6,21 +6,6 @@
 #   snakemake --cores 2 shard_seeds --configfile ... (seeds: the shard's test seeds; selection_from)
 
 
-rule shard_selection:
-    input:
-        f"{SHARD_DIR}/selection",
-
-
-rule shard_baselines:
-    input:
-        f"{SHARD_DIR}/baselines",
-
-
-rule shard_seeds:
-    input:
-        f"{SHARD_DIR}/{seeds_shard_name()}",
-
-
 rule export_shard:
     input:
         lambda w: shard_files(shard_kind(w.shard)),

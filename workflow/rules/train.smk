@@ -104,53 +104,51 @@ use rule train_at_selected_lr as train_follower_at_selected_lr with:
         model=_alternatives(MODELS),
 
 
-if not LR_SWEEP.selection_from:
+rule select_lr:
+    input:
+        metrics=lambda w: [m["metrics"] for m in sweep_members(w.model, w.variant, w.sampling)],
+        follow=lambda w: followed_selection(w.model, w.variant, w.sampling),
+    output:
+        f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+    params:
+        runs=lambda w: as_json(sweep_members(w.model, w.variant, w.sampling)),
+        metric=LR_SWEEP.metric,
+        setting=LR_SWEEP.setting,
+        follow=lambda w, input: ["--follow", input.follow[0]] if input.follow else [],
+    wildcard_constraints:
+        # with selection_from, rule import_selection writes the selections instead
+        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS and not LR_SWEEP.selection_from else "(?!)",
+    log:
+        f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
+    benchmark:
+        f"{RESULTS}/timing/select_lr/{{model}}/{{variant}}/{{sampling}}.tsv",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
+        "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
 
-    rule select_lr:
-        input:
-            metrics=lambda w: [m["metrics"] for m in sweep_members(w.model, w.variant, w.sampling)],
-            follow=lambda w: followed_selection(w.model, w.variant, w.sampling),
-        output:
-            f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
-        params:
-            runs=lambda w: as_json(sweep_members(w.model, w.variant, w.sampling)),
-            metric=LR_SWEEP.metric,
-            setting=LR_SWEEP.setting,
-            follow=lambda w, input: ["--follow", input.follow[0]] if input.follow else [],
-        wildcard_constraints:
-            variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
-        log:
-            f"{RESULTS}/logs/select_lr/{{model}}/{{variant}}/{{sampling}}.log",
-        benchmark:
-            f"{RESULTS}/timing/select_lr/{{model}}/{{variant}}/{{sampling}}.tsv",
-        conda:
-            "../../envs/xlir.yaml"
-        shell:
-            "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
-            "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
 
-else:
-
-    # a test shard: the lr each variant selected in the study's selection shard (same design hash)
-    rule import_selection:
-        input:
-            shard_manifest=f"{LR_SWEEP.selection_from}/manifest.json",
-        output:
-            f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
-        params:
-            shard=shell_words(LR_SWEEP.selection_from),
-            design=as_json(DESIGN_CONFIG),
-        wildcard_constraints:
-            variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS else "(?!)",
-        log:
-            f"{RESULTS}/logs/import_selection/{{model}}/{{variant}}/{{sampling}}.log",
-        benchmark:
-            f"{RESULTS}/timing/import_selection/{{model}}/{{variant}}/{{sampling}}.tsv",
-        conda:
-            "../../envs/xlir.yaml"
-        shell:
-            "xlir import-selection --shard {params.shard} --design {params.design} --model {wildcards.model:q} "
-            "--variant {wildcards.variant:q} --sampling {wildcards.sampling:q} --out {output} --log {log} 2>> {log}"
+# a test shard: the lr each variant selected in the study's selection shard (same design hash)
+rule import_selection:
+    input:
+        shard_manifest=f"{LR_SWEEP.selection_from or RESULTS}/manifest.json",
+    output:
+        f"{RESULTS}/selection/{{model}}/{{variant}}/{{sampling}}.json",
+    params:
+        shard=shell_words(LR_SWEEP.selection_from or ""),
+        design=as_json(DESIGN_CONFIG),
+    wildcard_constraints:
+        variant=_alternatives(SWEPT_VARIANTS) if SWEPT_VARIANTS and LR_SWEEP.selection_from else "(?!)",
+    log:
+        f"{RESULTS}/logs/import_selection/{{model}}/{{variant}}/{{sampling}}.log",
+    benchmark:
+        f"{RESULTS}/timing/import_selection/{{model}}/{{variant}}/{{sampling}}.tsv",
+    conda:
+        "../../envs/xlir.yaml"
+    shell:
+        "xlir import-selection --shard {params.shard} --design {params.design} --model {wildcards.model:q} "
+        "--variant {wildcards.variant:q} --sampling {wildcards.sampling:q} --out {output} --log {log} 2>> {log}"
 
 
 rule link_selected_run:

@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from xlir.analysis import commands as analysis_commands
 from xlir.benchmarks import commands as benchmarks_commands
 from xlir.common.io import InputError, collector_of, setup_logging, write_warnings
 from xlir.data import commands as data_commands
@@ -27,6 +28,7 @@ STAGES = (
     ("train", train_commands),
     ("retrieval", retrieval_commands),
     ("evaluation", evaluation_commands),
+    ("analysis", analysis_commands),
     ("report", report_commands),
     ("shard", shard_commands),
 )

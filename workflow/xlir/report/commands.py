@@ -39,17 +39,49 @@ def run_compare(a: argparse.Namespace) -> None:
 
 def add_report(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "report", run_report, "the report: verdict, tables, figures, provenance (HTML + Markdown)")
-    p.add_argument("--manifest", required=True, type=json_arg, help=MANIFEST_HELP)
-    p.add_argument("--metrics", required=True, type=Path, help="metrics.csv of `xlir aggregate`")
-    p.add_argument("--comparisons", required=True, type=Path, help="comparisons.csv of `xlir compare`")
-    p.add_argument("--out-html", required=True, type=Path, help="self-contained HTML report")
-    p.add_argument("--out-markdown", required=True, type=Path, help="its Markdown twin")
-    p.add_argument("--out-verdict", required=True, type=Path, help="the verdict alone (Markdown)")
-    p.add_argument("--out-claims", required=True, type=Path, help="the claims table (CSV)")
-    p.add_argument("--out-figures", required=True, type=Path, help="figures folder, beside the HTML (PNG + SVG)")
+    p.add_argument("--manifest", type=json_arg, help=MANIFEST_HELP)
+    p.add_argument("--metrics", type=Path, help="metrics.csv of `xlir aggregate`")
+    p.add_argument("--comparisons", type=Path, help="comparisons.csv of `xlir compare`")
+    p.add_argument("--out-html", type=Path, help="self-contained HTML report")
+    p.add_argument("--out-markdown", type=Path, help="its Markdown twin")
+    p.add_argument("--out-verdict", type=Path, help="the verdict alone (Markdown)")
+    p.add_argument("--out-claims", type=Path, help="the claims table (CSV)")
+    p.add_argument("--out-figures", type=Path, help="figures folder, beside the HTML (PNG + SVG)")
+    p.add_argument(
+        "--shards",
+        nargs="+",
+        type=Path,
+        help="build everything (metrics.csv, comparisons.csv, the report) from these exported shards "
+        "(results/shards/<study>/<shard>, studies/<study>/shards/*) into --out-dir; no models or data needed",
+    )
+    p.add_argument("--out-dir", type=Path, help="with --shards: the report's folder")
+    p.add_argument("--keep-tree", type=Path, help="with --shards: keep the merged results tree in this folder")
 
 
 def run_report(a: argparse.Namespace) -> None:
+    if a.shards:
+        from xlir.report.shards import report_from_shards
+
+        if a.out_dir is None:
+            raise SystemExit("xlir report --shards: --out-dir is required")
+        report_from_shards(a.shards, a.out_dir, a.keep_tree)
+        return
+    missing = [
+        flag
+        for flag, value in (
+            ("--manifest", a.manifest),
+            ("--metrics", a.metrics),
+            ("--comparisons", a.comparisons),
+            ("--out-html", a.out_html),
+            ("--out-markdown", a.out_markdown),
+            ("--out-verdict", a.out_verdict),
+            ("--out-claims", a.out_claims),
+            ("--out-figures", a.out_figures),
+        )
+        if value is None
+    ]
+    if missing:
+        raise SystemExit(f"xlir report: {', '.join(missing)} required (or --shards DIR... --out-dir DIR)")
     from xlir.report.report import ReportFiles, build_report
 
     out = ReportFiles(a.out_html, a.out_markdown, a.out_verdict, a.out_claims, a.out_figures)
@@ -106,5 +138,7 @@ def run_plan_time(a: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_aggregate, add_compare, add_report, add_plan_time):
+    from xlir.report.plan_seeds import add_plan_seeds  # planning tool, no rule: `xlir plan-seeds`
+
+    for add in (add_aggregate, add_compare, add_report, add_plan_time, add_plan_seeds):
         add(sub)

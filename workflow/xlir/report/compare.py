@@ -4,9 +4,12 @@ Comparisons (treatment - control, same model, same benchmark, same queries):
 
 - family `scaling`: every variant against the baseline variant (`uniform`)
   under the same sampling and seed set; a layer-wise LoRA rank profile also
-  against the uniform-rank LoRA variant of the same budget, and a decay / grow
-  profile also against its mean-lr-matched uniform control (`match_mean_lr_of`),
-  which separates the profile's shape from its overall learning rate;
+  against the uniform-rank LoRA variant of the same budget and against its
+  step-size control (`Study.step_size_controls`: the same rank profile with
+  another `alpha_mode`, which separates the rank profile from the step size),
+  and a decay / grow profile also against its mean-lr-matched uniform control
+  (`match_mean_lr_of`), which separates the profile's shape from its overall
+  learning rate. These rows share the Holm family of every other scaling row;
 - family `sampling`: the main (hybrid) sampling against every other sampling,
   baseline variant, same seed set;
 - family `zeroshot`: the main sampling's baseline run against the model before
@@ -60,8 +63,26 @@ that fails):
    must have the sign of Δ (`seeds_agree`).
 
 A row that passes all four is "better" or "worse" by the sign of the
-improvement (`outcome_reason` "significant"); any other row is
-"indistinguishable". The adjusted interval is the one the decision uses: at
+improvement (`outcome_reason` "significant"). Any other row is "equivalent"
+when its Holm-adjusted interval lies strictly inside ±`min_effect`
+(`outcome_reason` "inside min effect"): two one-sided tests, each at half the
+level Holm tests the row at, so the one printed interval decides every
+outcome (more conservative than the (1 − 2 alpha) convention; rank distance,
+with `min_effect` 0, is never equivalent). The rest are "inconclusive", and
+`outcome_reason` names the first rule that failed.
+
+Power (`power_columns`, `xlir.report.stats`), for every row with two or more
+seeds: `seed_sd` (sd of the per-seed Δ), `question_variance` (se² − seed_sd² /
+n), `power_alpha` = alpha / family_size (Holm's strictest step: a row with this
+minimum detectable effect is found whatever its place in the Holm order),
+`mde` the true difference the row's t-test (n − 1 df) finds with probability
+`power_target` (`report.power`, 0.8) at `power_alpha`, and `seeds_to_detect` /
+`seeds_to_equivalence` the seeds that would detect `min_effect` / establish
+equivalence within ±`min_effect` at a true difference of 0, at the same power
+(NaN for one seed, where the seed variance is not measured, and beyond
+`xlir.report.stats.MAX_PLANNED_SEEDS`). `xlir plan-seeds` prints them.
+
+The adjusted interval is the one the decision uses: at
 confidence 1 − the level Holm tests the row at (`ci_adj_level`;
 `xlir.report.stats.holm_levels`: alpha / (m − k) at step k, frozen at the
 first step that fails), so it excludes 0 exactly when the t-test's Holm p is
@@ -90,8 +111,12 @@ from xlir.report.stats import (
     holm,
     holm_levels,
     macro_mean,
+    minimum_detectable_effect,
     percentile_ci,
     permutations_for,
+    projected_se,
+    seeds_to_detect,
+    seeds_to_equivalence,
     smallest_holm_p,
     smallest_p,
     t_interval,
@@ -100,7 +125,7 @@ from xlir.report.stats import (
 log = get_logger(__name__)
 
 SUBSETS = ("all", "unseen", "seen")
-COLUMNS = [
+REQUIRED_COLUMNS = [
     "benchmark",
     "family",
     "subset",
@@ -159,6 +184,19 @@ COLUMNS = [
     "ci_adj_method",
     "outcome_reason",
 ]
+#: the power columns (`power_columns`); a table written before them is completed when read
+POWER_COLUMNS = [
+    "power_target",
+    "power_alpha",
+    "seed_sd",
+    "question_variance",
+    "mde",
+    "seeds_to_detect",
+    "seeds_to_equivalence",
+]
+COLUMNS = REQUIRED_COLUMNS + POWER_COLUMNS
+OUTCOMES = ("better", "worse", "equivalent", "inconclusive")
+DEFAULT_POWER = 0.8  # report.power
 DEFAULT_MIN_EFFECT = 0.01  # report.min_effect: in the units of the headline metric (mAP, nDCG@k, recall@k)
 RESOLUTION_FACTOR = 10.0  # the smallest attainable Holm p must be at most alpha / this
 
@@ -249,7 +287,7 @@ def plan_comparisons(study: Study) -> list[Plan]:
                 matched = study.matched_uniform_lora(variant)
                 if matched and matched != study.baseline:
                     add("scaling", model, (variant, sampling), (matched, sampling))
-                for control in study.mean_lr_controls(variant):
+                for control in study.mean_lr_controls(variant) + study.step_size_controls(variant):
                     if control != study.baseline:
                         add("scaling", model, (variant, sampling), (control, sampling))
         main = study.hybrid_sampling() or study.main_sampling
@@ -498,6 +536,7 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         "boot_ci_low": result.boot_ci_low,
                         "boot_ci_high": result.boot_ci_high,
                         "min_effect": 0.0 if metric == "rank_distance" else settings["min_effect"],
+                        "power_target": settings.get("power", DEFAULT_POWER),
                         "_boot_samples": result.boot_samples,
                     }
                 )
@@ -538,6 +577,7 @@ def finish(rows: list[dict]) -> pd.DataFrame:
     table["significant"] = table["p_holm"] < table["alpha"]
     adjusted_intervals(table, samples)
     decide_outcomes(table)
+    power_columns(table)
     return table
 
 
@@ -593,14 +633,50 @@ def decide_outcomes(table: pd.DataFrame) -> None:
     ]
     excludes_zero = (table["ci_adj_low"] > 0) | (table["ci_adj_high"] < 0)
     large = np.abs(improvement) >= table["min_effect"] - 1e-12
+    inside = (table["ci_adj_low"] > -table["min_effect"]) & (table["ci_adj_high"] < table["min_effect"])
     reasons = np.select(
         [~table["significant"], ~excludes_zero, ~large, ~table["seeds_agree"]],
         ["p", "interval includes 0", "below min effect", "seeds disagree"],
         default="significant",
     )
-    table["outcome_reason"] = reasons
-    table["outcome"] = np.where(
-        reasons != "significant", "indistinguishable", np.where(improvement > 0, "better", "worse")
+    decided = reasons == "significant"
+    equivalent = ~decided & inside.to_numpy()
+    table["outcome_reason"] = np.where(equivalent, "inside min effect", reasons)
+    table["outcome"] = np.select(
+        [decided & (improvement > 0), decided, equivalent], ["better", "worse", "equivalent"], default="inconclusive"
+    )
+
+
+def power_columns(table: pd.DataFrame) -> None:
+    """`power_target`, `power_alpha`, `seed_sd`, `question_variance`, `mde`, `seeds_to_detect`
+    and `seeds_to_equivalence` (module docstring) from each row's per-seed Δ and se."""
+    power = pd.to_numeric(table.get("power_target"), errors="coerce") if "power_target" in table else None
+    table["power_target"] = DEFAULT_POWER if power is None else power.fillna(DEFAULT_POWER)
+    table["power_alpha"] = table["alpha"].astype(float) / table["family_size"].clip(lower=1).astype(float)
+    figures = [row_power(row) for _, row in table.iterrows()]
+    for position, column in enumerate(POWER_COLUMNS[2:]):
+        table[column] = [values[position] for values in figures]
+
+
+def row_power(row: pd.Series) -> tuple[float, float, float, float, float]:
+    """(seed sd, question variance, mde, seeds to detect, seeds to equivalence) of one row."""
+    nan = float("nan")
+    per_seed = _per_seed(row.get("seed_deltas"))
+    n_seeds = len(per_seed)
+    if n_seeds < 2:
+        return nan, nan, nan, nan, nan
+    seed_sd = float(np.std(per_seed, ddof=1))
+    se = pd.to_numeric(row.get("se"), errors="coerce")
+    question_variance = max(0.0, float(se) ** 2 - seed_sd**2 / n_seeds) if bool(row.get("seed_level")) else 0.0
+    question_variance = 0.0 if np.isnan(question_variance) else question_variance
+    alpha, power, effect = float(row["power_alpha"]), float(row["power_target"]), float(row["min_effect"])
+    se_now = projected_se(seed_sd, question_variance, n_seeds)
+    return (
+        seed_sd,
+        question_variance,
+        minimum_detectable_effect(se_now, n_seeds - 1, alpha, power),
+        seeds_to_detect(seed_sd, question_variance, effect, alpha, power),
+        seeds_to_equivalence(seed_sd, question_variance, effect, alpha, power),
     )
 
 
@@ -612,7 +688,10 @@ def comparison_settings(study: Study) -> dict:
         "alpha": float(cfg.get("alpha", 0.05)),
         "seed": int(cfg.get("seed", 0)),
         "min_effect": float(cfg.get("min_effect", DEFAULT_MIN_EFFECT)),
+        "power": float(cfg.get("power", DEFAULT_POWER)),
     }
+    if not 0 < settings["power"] < 1:
+        raise InputError(f"config key report.power: expected a probability in (0, 1), got {settings['power']}")
     if settings["min_effect"] < 0:
         raise InputError(f"config key report.min_effect: expected a difference >= 0, got {settings['min_effect']}")
     if not 0 < settings["alpha"] < 1:
@@ -647,7 +726,9 @@ def compare_runs(manifest: dict, out_csv: str | Path) -> pd.DataFrame:
 
 
 def read_comparisons(path: str | Path) -> pd.DataFrame:
-    table = read_csv_with_columns(path, COLUMNS, {"seeds": str, "seed_deltas": str}, "compare")
+    """comparisons.csv; a table written before the four outcomes and the power columns gets
+    its outcomes decided again and its power columns computed (from the columns it has)."""
+    table = read_csv_with_columns(path, REQUIRED_COLUMNS, {"seeds": str, "seed_deltas": str}, "compare")
     for column in (
         "headline",
         "higher_is_better",
@@ -658,4 +739,7 @@ def read_comparisons(path: str | Path) -> pd.DataFrame:
         "seeds_agree",
     ):
         table[column] = table[column].astype(str).str.lower() == "true"
+    if len(table) and (any(c not in table for c in POWER_COLUMNS) or not table["outcome"].isin(OUTCOMES).all()):
+        decide_outcomes(table)
+        power_columns(table)
     return table

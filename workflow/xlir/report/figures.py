@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from xlir.common.io import read_json, read_tsv  # noqa: E402
 from xlir.report.grid import SETTINGS, Run, Study, group_label, metric_label  # noqa: E402
 
-OUTCOME_COLORS = {"better": "#1a7f37", "worse": "#cf222e", "indistinguishable": "#6e7781"}
+OUTCOME_COLORS = {"better": "#1a7f37", "worse": "#cf222e", "equivalent": "#0969da", "inconclusive": "#6e7781"}
 SETTING_COLORS = {"monolingual": "#4c72b0", "cross-lingual": "#dd8452", "multilingual": "#55a868"}
 
 
@@ -139,7 +139,7 @@ def forest(rows: pd.DataFrame, figures_dir: Path, labels: list[str] | None = Non
             xerr=[[max(0.0, r.delta - low)], [max(0.0, high - r.delta)]],
             fmt="o",
             color=color,
-            mfc=color if r.outcome != "indistinguishable" else "white",
+            mfc=color if r.outcome in ("better", "worse") else "white",
             capsize=3,
             markersize=5,
         )

@@ -105,6 +105,7 @@ class Study:
         self.training_languages = list(self.config.get("training", {}).get("languages", []))
         self.benchmarks = list(manifest["benchmarks"])
         self.runs = runs_of(manifest)
+        self._specs: dict[str, VariantSpec | None] = {}
 
     # ---------------------------------------------------------------- benchmarks
     def benchmark_spec(self, benchmark: str) -> dict:
@@ -173,8 +174,10 @@ class Study:
     def variant_spec(self, variant: str) -> VariantSpec | None:
         """The parsed spec of a configured variant (`xlir.train.variants`, the one parser);
         None for the untrained runs (zero-shot, BM25)."""
-        cfg = self.config.get("variants", {}).get(variant)
-        return None if cfg is None else parse_variant({"name": variant, **cfg})
+        if variant not in self._specs:
+            cfg = self.config.get("variants", {}).get(variant)
+            self._specs[variant] = None if cfg is None else parse_variant({"name": variant, **cfg})
+        return self._specs[variant]
 
     def is_layerwise(self, variant: str) -> bool:
         """Per-layer learning rates (decay, grow, freeze) or per-layer LoRA ranks (linear, exp)."""
@@ -207,6 +210,27 @@ class Study:
             if (cfg or {}).get("kind") == "uniform" and (cfg or {}).get("match_mean_lr_of") == variant
         ]
 
+    def step_size_controls(self, variant: str) -> list[str]:
+        """For a layer-wise LoRA variant: the LoRA variants with the same rank profile (`profile`,
+        `rank`, `min_rank`, `direction`) but another `alpha_mode` (unset = proportional), the pair
+        that separates the rank profile from the step size. Each pair is listed once, under its
+        treatment: the proportional variant (else the first name in sorted order)."""
+        spec = self.variant_spec(variant)
+        if spec is None or not spec.is_lora or spec.profile == "uniform":
+            return []
+        controls = []
+        for name in self.config.get("variants", {}):
+            other = self.variant_spec(name)
+            if name == variant or not other.is_lora or _rank_profile(other) != _rank_profile(spec):
+                continue
+            mode, other_mode = _alpha_mode(spec), _alpha_mode(other)
+            if mode == other_mode:
+                continue
+            leads = mode == "proportional" or (other_mode != "proportional" and variant < name)
+            if leads:
+                controls.append(name)
+        return controls
+
     def variant_note(self, variant: str) -> str:
         if variant == self.baseline:
             return "uniform (baseline)"
@@ -214,6 +238,14 @@ class Study:
             return "layer-wise"
         spec = self.variant_spec(variant)
         return "uniform LoRA" if spec is not None and spec.is_lora else "uniform"
+
+
+def _rank_profile(spec: VariantSpec) -> tuple:
+    return spec.profile, spec.rank, spec.min_rank, spec.direction
+
+
+def _alpha_mode(spec: VariantSpec) -> str:
+    return spec.alpha_mode or "proportional"
 
 
 def run_config(config: dict, run: Run) -> dict[str, Any]:

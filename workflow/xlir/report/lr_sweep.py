@@ -81,8 +81,9 @@ def unswept_text(training: dict, swept: bool, variants: dict, seeds: list[int] |
             "selected lr. A mean-lr-matched uniform control takes the lr its target selected, so the two differ "
             "in the profile's shape alone."
         )
-        selection_seeds = sweep.get("seeds")
+        selection_seeds = sweep.get("seeds") or (list(seeds or []) if sweep.get("allow_seed_overlap") else [])
         if selection_seeds:
+            shared = [s for s in selection_seeds if s in (seeds or [])]
             others = [s for s in seeds or [] if s not in selection_seeds]
             text += (
                 f" The sweep ran with seed(s) {', '.join(map(str, selection_seeds))} only "
@@ -93,6 +94,14 @@ def unswept_text(training: dict, swept: bool, variants: dict, seeds: list[int] |
                     else "."
                 )
             )
+            if shared:
+                text += (
+                    f" Selection seed(s) {', '.join(map(str, shared))} are also test seeds "
+                    "(training.lr_sweep.allow_seed_overlap): their test runs are the runs that won the "
+                    "selection, a winner's-curse bias in favour of the swept variants."
+                )
+            else:
+                text += " No selection seed is a test seed, so no test score is that of a run that won the selection."
         if fixed:
             text += f" Not swept: {'; '.join(fixed)}."
         return text

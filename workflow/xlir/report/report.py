@@ -22,10 +22,13 @@ from xlir.report.grid import SETTINGS, Study, metric_label, metric_order
 from xlir.report.references import FULL_LANGUAGES, reference_dataset, references_for
 from xlir.report.verdict import (
     CONTRADICTED,
+    INCONCLUSIVE,
+    MIXED,
     NOT_SUPPORTED,
     NOT_TESTED,
     SUPPORTED,
     claims_table,
+    design_lines,
     fmt_min_effect,
     glance_rows,
     glance_table,
@@ -41,6 +44,8 @@ VERDICT_CLASSES = {
     NOT_SUPPORTED: "not-supported",
     NOT_TESTED: "not-tested",
     CONTRADICTED: "not-supported",
+    MIXED: "not-tested",
+    INCONCLUSIVE: "not-tested",
     "better": "supported",
     "worse": "not-supported",
 }
@@ -85,6 +90,8 @@ def significance_table(rows: pd.DataFrame) -> pd.DataFrame:
             "adjusted CI high": rows.ci_adj_high if adjusted else float("nan"),
             "outcome": rows.outcome,
             "decided by": rows.outcome_reason if "outcome_reason" in rows else "",
+            "MDE": rows.mde if "mde" in rows else float("nan"),
+            "seeds to detect min effect": rows.seeds_to_detect if "seeds_to_detect" in rows else float("nan"),
             "queries": rows.n_queries.astype(int),
             "pairs": rows.n_pairs.astype(int),
             "seeds": rows.seeds.astype(str),
@@ -138,15 +145,20 @@ def glance_section(doc: Document, study: Study, comparisons: pd.DataFrame, claim
     """The answer at a glance: the research question per setting, the compact variant x setting x
     benchmark table and its forest plot, the claims' verdicts (evidence follows in the Verdict section)."""
     doc.heading("The answer at a glance")
+    design = design_lines(comparisons, study)
+    for line in design:
+        doc.para(line, css="note")
     lines = research_answer(claims)
     if lines:
         doc.block(lines, "verdict")
     doc.para(
-        f"Each variant minus its uniform counterpart (headline metric, every language pair). An outcome is better "
+        f"Each variant minus its counterpart (headline metric, every language pair). An outcome is better "
         f"or worse only when the Holm-adjusted p < {study.alpha:g}, the Holm-adjusted interval (shown; at the level "
         f"Holm tests the row at) excludes 0, |Δ| is at least the minimum effect ({fmt_min_effect(comparisons)}, "
-        "report.min_effect) and, with two or more seeds, every seed's Δ has the sign of Δ; `decided by` names the "
-        "rule that made a row indistinguishable."
+        "report.min_effect) and, with two or more seeds, every seed's Δ has the sign of Δ; equivalent when that "
+        "interval lies inside ± the minimum effect; otherwise inconclusive, and `decided by` names the rule that "
+        "failed. MDE: the difference the row's test finds with the report's power (report.power) at alpha / Holm "
+        "family size; an inconclusive row with MDE above the minimum effect was not measured precisely enough."
     )
     table = glance_table(comparisons, study)
     if table.empty:
@@ -156,11 +168,11 @@ def glance_section(doc: Document, study: Study, comparisons: pd.DataFrame, claim
         doc.figure(
             figures.forest(glance_rows(comparisons), doc.figures_dir),
             "Δ with the Holm-adjusted interval per variant x setting x benchmark (filled: better or worse; "
-            "hollow: indistinguishable); solid line at 0, dashed at ± the minimum effect",
+            "hollow: equivalent or inconclusive); solid line at 0, dashed at ± the minimum effect",
         )
     verdicts = claims[["claim", "benchmark", "model", "setting", "verdict"]]
     doc.table(verdicts, classes=VERDICT_CLASSES, collapsed=f"verdict of every claim ({len(verdicts)} rows)")
-    return lines
+    return [line for warning in design for line in (warning, "")] + lines  # verdict.md: one paragraph each
 
 
 def verdict_section(doc: Document, study: Study, comparisons: pd.DataFrame, claims: pd.DataFrame) -> list[str]:
@@ -242,7 +254,8 @@ def benchmark_section(
     scaling = here[(here.family == "scaling") & (here.subset == "all") & here.headline] if len(here) else here
     doc.para(
         f"{metric_label(headline)} of each variant minus its uniform counterpart (`{study.baseline}`; for a "
-        "layer-wise LoRA rank profile also the uniform-rank LoRA variant of the same budget), same model, "
+        "layer-wise LoRA rank profile also the uniform-rank LoRA variant of the same budget and its step-size "
+        "control; for a learning-rate profile also its mean-lr-matched uniform control), same model, "
         "sampling and seeds. Δ > 0: the variant is better. Holm correction over the rows of this table."
     )
     doc.table(significance_table(scaling), digits=4, classes=VERDICT_CLASSES)
@@ -492,7 +505,7 @@ def method_section(doc: Document, comparisons: pd.DataFrame, study: Study) -> No
             "seed-averaged differences; its variance is the variance of the per-seed macro Δ over seeds divided "
             "by the number of seeds plus the question-id variance of Δ (delta method, question ids resampled "
             "together across language pairs); the interval is Δ ± t × se and the p-value a two-sided t-test, "
-            "with Welch-Satterthwaite degrees of freedom (about seeds - 1 when seeds dominate). A two-level "
+            "with seeds - 1 degrees of freedom (the seeds are the replicates of a recipe). A two-level "
             "percentile bootstrap (seeds, then question ids"
             + (f", {int(first['bootstrap_samples'])} resamples" if first is not None else "")
             + ") is listed beside it (`boot_ci_low`, `boot_ci_high`); with few seeds it is too narrow, so it is "
@@ -512,6 +525,15 @@ def method_section(doc: Document, comparisons: pd.DataFrame, study: Study) -> No
             )
             + "; the t-test's p-value is continuous. `p_holm_floor` is the smallest Holm-adjusted p a row can "
             "reach; the verdict warns when it is above alpha / 10.",
+            "Outcomes: better or worse (the rules above), equivalent when the Holm-adjusted interval lies inside "
+            "± the minimum effect (two one-sided tests at half the row's Holm level, decided on the printed "
+            "interval), inconclusive otherwise. The research question (C5) is supported only when a layer-wise "
+            "variant beats every comparator (a learning-rate profile: uniform and its mean-lr-matched control) and "
+            "no other variant is worse, mixed or inconclusive; not supported only with equivalence.",
+            "Power (comparisons.csv `mde`, `seeds_to_detect`, `seeds_to_equivalence`; `xlir plan-seeds`): from "
+            "the sd of the per-seed Δ and the question variance, the difference the t-test (seeds - 1 df) finds "
+            "with the report's power at alpha / Holm family size (Holm's strictest step), and the seeds that would "
+            "detect the minimum effect or establish equivalence within it (question variance held fixed).",
             f"Random numbers: numpy PCG64 seeded from report.seed ({study.report_cfg.get('seed', 0)}) and the "
             "comparison's name, so every number is reproducible.",
         ]
@@ -519,6 +541,52 @@ def method_section(doc: Document, comparisons: pd.DataFrame, study: Study) -> No
 
 
 # ------------------------------------------------------------------ entry point
+def analysis_section(doc: Document, study: Study, measurements: pd.DataFrame, figures_dir: Path) -> None:
+    """Where each variant changes the network (rule analyze; xlir.analysis): per benchmark with a
+    probe set, drift (linear CKA with the base model), cross-lingual alignment and update size by
+    layer, seeds as bands, and a generated paragraph relating them to the retrieval deltas."""
+    from xlir.analysis.figures import analysis_figures, analysis_paragraph, analysis_runs, load_analyses
+
+    benchmarks = [
+        b
+        for b in study.benchmarks
+        if any(Path(r["dir"], "layers.tsv").is_file() for r in analysis_runs(study.manifest["runs"], [b]))
+    ]
+    if not benchmarks:
+        return
+    doc.heading("Where the network changes (per-layer analysis)")
+    doc.para(
+        "Each fine-tuned run and the base model encode a fixed probe set of parallel questions (rule probe_set: "
+        "question ids present in every language, drawn with a recorded seed), keeping every layer's mean-pooled "
+        "states (rule analyze). Drift is the linear CKA between the run's and the base model's states (1 = "
+        "unchanged); alignment is the accuracy of retrieving a question's translation among the probe questions "
+        "of the other language, averaged over language pairs; update size is ||ΔW||_F / ||W||_F per layer "
+        "(LoRA: the merged update). Bands span the seeds (min to max)."
+    )
+    for benchmark in benchmarks:
+        runs = [r for r in analysis_runs(study.manifest["runs"], [benchmark]) if Path(r["dir"], "layers.tsv").is_file()]
+        names = analysis_figures(runs, figures_dir, prefix=f"{benchmark}_")
+        captions = (
+            "drift (CKA with the base model) by layer",
+            "cross-lingual alignment by layer, base model dashed",
+            "relative weight update by layer",
+        )
+        for name, caption in zip(names, captions):
+            doc.figure(name, f"{benchmark}: {caption}")
+        layers, updates = load_analyses(runs)
+        metric = study.headline_metric(benchmark)
+        text = analysis_paragraph(
+            layers,
+            measurements[measurements.benchmark == benchmark],
+            updates,
+            metric=metric,
+            metric_name=metric_label(metric),
+        )
+        for paragraph in text.split("\n\n"):
+            if paragraph.strip():
+                doc.para(paragraph)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """What rule `report` writes. The HTML and Markdown documents link `figures/...`, so the
@@ -577,6 +645,7 @@ def build_report(
                     figures.model_size(measurements, sizes, benchmark, metric, study, figures_dir),
                     f"{benchmark}: {metric_label(metric)} against model size",
                 )
+        analysis_section(doc, study, measurements, figures_dir)
         training_section(doc, study, figures_dir)
         data_section(doc, study, manifest, results_dir)
         warnings_section(doc, manifest, results_dir)

@@ -38,14 +38,27 @@ the seed-averaged deltas (`unit_variance`; the same quantity the question-id
 bootstrap estimates, without its Monte-Carlo error). The seed-by-question
 interaction is in both terms, so the estimate errs on the wide side by that
 term's share (small when seeds or questions dominate). `seed_level_test`
-gives the interval T +- t(nu) * se and the two-sided t-test of T = 0 with
-Welch-Satterthwaite degrees of freedom
-nu = (a + b)^2 / (a^2 / (S - 1) + b^2 / (units - 1)), b = V_q and
-a = s_D^2 / S x (S - 1) / median(chi2(S - 1)) (the seed part at its median-unbiased
-upper value: plain Satterthwaite is liberal when three seeds happen to agree):
-about S - 1 when seed variance dominates (the honest price of 3 seeds:
-t(2) = 4.30 instead of 1.96), large when questions dominate. Its p-value is
-continuous, so it resolves any Holm family.
+gives the interval T +- t(S - 1) * se and the two-sided t-test of T = 0 with
+S - 1 degrees of freedom: the seeds are the replicates of the recipe, and with
+3 seeds the price is t(2) = 4.30 instead of 1.96. (Welch-Satterthwaite degrees
+of freedom, used before, grow whenever a few seeds happen to agree, the very
+case where s_D^2 underestimates: their false-positive rate was 0.060-0.075 at
+alpha 0.05 with 3 seeds.) The p-value is continuous, so it resolves any Holm
+family; an exact sign-flip test over seeds would not (its smallest p is
+2 / 2^S: 0.031 with 6 seeds), which is why the t-test is used at every S.
+tests/test_stats_simulation.py checks the false-positive rate (<= alpha + 0.01
+with 3 and 5 seeds).
+
+Power (`minimum_detectable_effect`, `seeds_to_detect`, `seeds_to_equivalence`):
+from a row's seed sd s_D and question variance V_q the standard error with n
+seeds is projected as se(n)^2 = s_D^2 / n + V_q (V_q held at its measured value,
+which errs on the safe side: its per-seed share shrinks with more seeds). The
+minimum detectable effect is the true difference the two-sided t-test (n - 1
+df) at a given alpha finds with the given power (noncentral t); a row is
+established equivalent when its interval at confidence 1 - alpha lies inside
++-min_effect (`xlir.report.compare`), which at a true difference of 0 happens
+with probability `power` once (t(1 - alpha/2) + t((1 + power)/2)) se(n) <=
+min_effect.
 
 `two_level_bootstrap` resamples seeds with replacement, then question ids (one
 draw shared by every seed and group) and is reported beside the t interval
@@ -53,9 +66,8 @@ draw shared by every seed and group) and is reported beside the t interval
 a seed-resampling bootstrap shrinks the seed variance by (S - 1) / S and has
 only S distinct seed values, so its percentile interval undercovers with 3 to 5
 seeds (tests/test_stats_simulation.py, seed sd 0.01: 0.85 coverage with 3 seeds,
-0.89 with 5, where the t interval has 0.94 and 0.97; false-positive rate of the
-t-test 0.06 and 0.04 at alpha 0.05, against 0.38 and 0.41 for question-only
-resampling of seed-averaged scores).
+0.89 with 5, below the t interval's; question-only resampling of seed-averaged
+scores has a false-positive rate near 0.4).
 
 `holm`: Holm's step-down adjustment of a family of p-values; the smallest
 adjusted p a family of m rows can reach is m times the smallest raw p
@@ -67,10 +79,13 @@ matrix, in chunks), seeded, and fast enough for 13k-query benchmarks."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+from scipy import special
 from scipy import stats as scipy_stats
+from scipy.optimize import brentq
 
 _CHUNK_CELLS = 4_000_000  # resample matrix cells per chunk (32 MB of float64)
 
@@ -294,19 +309,12 @@ def seed_level_test(deltas: np.ndarray, ci_level: float = 0.95) -> SeedLevel:
         raise ValueError(f"seed-level inference needs at least two seeds with a measurement, got {n_seeds}")
     averaged = seed_average(deltas)
     estimate = macro_mean(averaged)
-    n_units = int((~np.isnan(averaged)).any(axis=1).sum())
     seed_part = float(np.var(per_seed, ddof=1)) / n_seeds
     question_part = unit_variance(averaged)
     question_part = 0.0 if math.isnan(question_part) else question_part
     variance = seed_part + question_part
     se = math.sqrt(variance)
-    # Degrees of freedom: Welch-Satterthwaite, with the seed part taken at the value whose
-    # chi-square(S - 1) median is s_D^2 (x (S - 1) / median). Plain Satterthwaite grows the df
-    # whenever a few seeds happen to agree, the very case where s_D^2 underestimates; simulated
-    # false-positive rate with 3 seeds: about 0.07 plain, 0.06 with this (alpha 0.05).
-    seed_df_part = seed_part * (n_seeds - 1) / float(scipy_stats.chi2.median(n_seeds - 1))
-    denominator = seed_df_part**2 / (n_seeds - 1) + (question_part**2 / (n_units - 1) if n_units > 1 else 0.0)
-    df = (seed_df_part + question_part) ** 2 / denominator if denominator > 0 else float(n_seeds - 1)
+    df = float(n_seeds - 1)  # the seeds are the replicates (module docstring)
     if se > 0:
         quantile = float(scipy_stats.t.ppf(1 - (1 - ci_level) / 2, df))
         p_value = float(2 * scipy_stats.t.sf(abs(estimate) / se, df))
@@ -405,8 +413,90 @@ def t_interval(delta: float, se: float, df: float, level: float) -> tuple[float,
     return delta - quantile * se, delta + quantile * se
 
 
-SEED_LEVEL_CI = "t interval over seeds and question ids (Welch-Satterthwaite df)"
-SEED_LEVEL_TEST = "t-test over seeds and question ids (Welch-Satterthwaite df)"
+MAX_PLANNED_SEEDS = 1000  # `seeds_to_detect` / `seeds_to_equivalence` give up beyond this
+
+
+def t_test_power(effect: float, se: float, df: float, alpha: float) -> float:
+    """Power of the two-sided t-test at level `alpha` (df degrees of freedom) against a
+    true difference `effect` when the estimate's standard error is `se` (noncentral t)."""
+    if se <= 0:
+        return 1.0 if effect != 0 else alpha
+    critical = float(special.stdtrit(df, 1 - alpha / 2))
+    shift = abs(effect) / se
+    upper = 1.0 - float(special.nctdtr(df, shift, critical))
+    lower = float(special.nctdtr(df, shift, -critical))  # the wrong-sign tail
+    return min(1.0, max(0.0, upper) + (0.0 if math.isnan(lower) else lower))
+
+
+def minimum_detectable_effect(se: float, df: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest true difference the two-sided t-test at level `alpha` with `df` degrees
+    of freedom finds with probability `power`, for standard error `se` (NaN without one)."""
+    if not (se >= 0 and df >= 1) or not 0 < alpha < 1 or not 0 < power < 1:
+        return float("nan")
+    if se == 0:
+        return 0.0
+    # the usual approximation (t quantiles added) brackets the root closely
+    guess = se * (float(special.stdtrit(df, 1 - alpha / 2)) + float(special.stdtrit(df, power)))
+    low, high = 0.5 * guess, 1.5 * guess
+    while t_test_power(low, se, df, alpha) > power:
+        low /= 2
+    while t_test_power(high, se, df, alpha) < power:
+        high *= 2
+    return float(brentq(lambda effect: t_test_power(effect, se, df, alpha) - power, low, high, xtol=1e-6 * guess))
+
+
+def projected_se(seed_sd: float, question_variance: float, n_seeds: int) -> float:
+    """se(n) = sqrt(s_D^2 / n + V_q): the standard error with `n_seeds` seeds (module docstring)."""
+    return math.sqrt(seed_sd**2 / n_seeds + max(0.0, question_variance))
+
+
+def seeds_to_detect(seed_sd: float, question_variance: float, effect: float, alpha: float, power: float = 0.8) -> float:
+    """The fewest seeds (>= 2) whose minimum detectable effect is at most `effect`; NaN when
+    the seed sd is unknown or more than `MAX_PLANNED_SEEDS` would be needed."""
+
+    def detects(n: int) -> bool:
+        se = projected_se(seed_sd, question_variance, n)
+        return minimum_detectable_effect(se, n - 1, alpha, power) <= effect
+
+    return _fewest_seeds(seed_sd, effect, detects)
+
+
+def equivalence_se(margin: float, df: float, alpha: float, power: float = 0.8) -> float:
+    """The largest standard error with which the interval at confidence 1 - alpha lies inside
+    +-`margin` with probability `power` at a true difference of 0 (approximately:
+    margin / (t(1 - alpha/2) + t((1 + power)/2)), both on df degrees of freedom)."""
+    quantiles = float(special.stdtrit(df, 1 - alpha / 2)) + float(special.stdtrit(df, (1 + power) / 2))
+    return margin / quantiles
+
+
+def seeds_to_equivalence(
+    seed_sd: float, question_variance: float, margin: float, alpha: float, power: float = 0.8
+) -> float:
+    """The fewest seeds (>= 2) with which a true difference of 0 is established equivalent
+    (interval inside +-`margin`) with probability `power`; NaN as `seeds_to_detect`."""
+
+    def establishes(n: int) -> bool:
+        return projected_se(seed_sd, question_variance, n) <= equivalence_se(margin, n - 1, alpha, power)
+
+    return _fewest_seeds(seed_sd, margin, establishes)
+
+
+def _fewest_seeds(seed_sd: float, target: float, enough: Callable[[int], bool]) -> float:
+    """The smallest n in 2 .. MAX_PLANNED_SEEDS with enough(n) (monotone in n), by bisection."""
+    if math.isnan(seed_sd) or not target > 0 or not enough(MAX_PLANNED_SEEDS):
+        return float("nan")
+    low, high = 1, MAX_PLANNED_SEEDS  # enough(high) holds; low is below the range
+    while high - low > 1:
+        middle = (low + high) // 2
+        if middle >= 2 and enough(middle):
+            high = middle
+        else:
+            low = middle
+    return float(high)
+
+
+SEED_LEVEL_CI = "t interval over seeds and question ids (seeds - 1 df)"
+SEED_LEVEL_TEST = "t-test over seeds and question ids (seeds - 1 df)"
 QUESTION_CI = "percentile bootstrap over question ids"
 QUESTION_TEST = "sign-flip randomisation over question ids"
 

@@ -1,4 +1,4 @@
-"""Stage 8 subcommands (rule file `workflow/rules/shard.smk`): `export-shard`, `import-selection`."""
+"""Stage 8 subcommands (rule file `workflow/rules/shard.smk`): `export-shard`."""
 
 from __future__ import annotations
 
@@ -17,27 +17,10 @@ def add_export_shard(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export_shard(a: argparse.Namespace) -> None:
-    from xlir.shard.export import export_shard
+    from xlir.shard.export_shard import export_shard
 
     export_shard(a.contents, a.results, a.out, a.repo)
 
 
-def add_import_selection(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "import-selection", run_import_selection, "one cell's lr selection from a selection shard")
-    p.add_argument("--shard", required=True, type=Path, help="the selection shard's folder")
-    p.add_argument("--design", required=True, type=json_arg, help="this config's design (JSON)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--sampling", required=True)
-    p.add_argument("--out", required=True, type=Path)
-
-
-def run_import_selection(a: argparse.Namespace) -> None:
-    from xlir.shard.import_selection import import_selection
-
-    import_selection(a.shard, a.design, a.model, a.variant, a.sampling, a.out)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     add_export_shard(sub)
-    add_import_selection(sub)

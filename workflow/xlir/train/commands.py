@@ -222,6 +222,29 @@ def run_link_selected_run(a: argparse.Namespace) -> None:
     link_selected_run(a.selection, a.seed, a.runs_dir, a.out_run)
 
 
+def add_import_selection(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "import-selection", run_import_selection, "one cell's lr selection from a selection shard")
+    p.add_argument("--shard", required=True, type=Path, help="the selection shard's folder")
+    p.add_argument("--design", required=True, type=json_arg, help="this config's design (JSON)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--sampling", required=True)
+    p.add_argument("--out", required=True, type=Path)
+
+
+def run_import_selection(a: argparse.Namespace) -> None:
+    from xlir.train.import_selection import import_selection
+
+    import_selection(a.shard, a.design, a.model, a.variant, a.sampling, a.out)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_plan_batches, add_train, add_plan_memory, add_select_lr, add_link_selected_run):
+    for add in (
+        add_plan_batches,
+        add_train,
+        add_plan_memory,
+        add_select_lr,
+        add_import_selection,
+        add_link_selected_run,
+    ):
         add(sub)

@@ -58,8 +58,15 @@ def select_lr(
         target = read_json(follow)
         selected = float(target["selected_lr"])
         log.info("following %s: lr %g (its dev selection; not swept)", target.get("variant"), selected)
-        result = {"variant": variant, "metric": metric, "setting": setting, "grid": [], "selected_lr": selected,
-                  "selected_runs": {}, "followed": target.get("variant")}
+        result = {
+            "variant": variant,
+            "metric": metric,
+            "setting": setting,
+            "grid": [],
+            "selected_lr": selected,
+            "selected_runs": {},
+            "followed": target.get("variant"),
+        }
         write_json(out, result)
         return result
     seeds = {frozenset(by_seed) for by_seed in scores.values()}

@@ -4,7 +4,8 @@ Two shards belong to one study when their design hashes agree. Left out are the 
 change no result: which test seeds a shard runs (`seeds`; shards split them), where an earlier
 selection comes from (`training.lr_sweep.selection_from`), the study's name, thread counts,
 checkpoint frequency, cache and mirror locations, download switches, which baselines a shard
-runs, and the report's rendering and statistics (applied when the shards are merged)."""
+runs, the per-layer analysis (a measurement beside the results), and the report's rendering
+and statistics (applied when the shards are merged)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ EXCLUDED_KEYS = (
     "seeds",
     "threads",
     "report",
+    "analysis",
     "training.checkpoint_every",
     "training.lr_sweep.selection_from",
     "translation.cache",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xlir.common.design import design_hash, differing_keys
 from xlir.common.io import InputError, get_logger, read_json, write_json
-from xlir.shard.design import design_hash, differing_keys
 
 log = get_logger(__name__)
 
@@ -27,7 +27,9 @@ def check_design(manifest_path: Path, design: dict) -> dict:
 def import_selection(shard: Path, design: dict, model: str, variant: str, sampling: str, out: Path) -> dict:
     manifest = check_design(shard / "manifest.json", design)
     if manifest.get("kind") != "selection":
-        raise InputError(f"{shard}/manifest.json: a '{manifest.get('kind')}' shard; selection_from names a selection shard")
+        raise InputError(
+            f"{shard}/manifest.json: a '{manifest.get('kind')}' shard; selection_from names a selection shard"
+        )
     path = shard / "files" / "selection" / model / variant / f"{sampling}.json"
     if not path.is_file():
         raise InputError(f"{shard}: no selection for model {model}, variant {variant}, sampling {sampling} ({path})")
@@ -36,6 +38,13 @@ def import_selection(shard: Path, design: dict, model: str, variant: str, sampli
         raise InputError(f"{path}: expected selected_lr > 0, found {selection.get('selected_lr')!r}")
     selection = {**selection, "imported_from": str(shard), "selection_seeds": manifest.get("selection_seeds")}
     write_json(out, selection)
-    log.info("%s/%s/%s: lr %g from shard %s (design %s)", model, variant, sampling, selection["selected_lr"], shard,
-             manifest["design_hash"])
+    log.info(
+        "%s/%s/%s: lr %g from shard %s (design %s)",
+        model,
+        variant,
+        sampling,
+        selection["selected_lr"],
+        shard,
+        manifest["design_hash"],
+    )
     return selection

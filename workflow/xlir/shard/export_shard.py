@@ -16,16 +16,29 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from xlir.common.design import design_hash
 from xlir.common.io import InputError, atomic_dir, file_sha256, get_logger, read_json, write_json
-from xlir.shard.design import design_hash
 
 log = get_logger(__name__)
 
 #: files compressed in the export (their name gains .gz)
 COMPRESSED = ("per_query.tsv",)
 #: what a manifest's `packages` lists
-PACKAGES = ("xlir", "torch", "transformers", "peft", "sentence-transformers", "pyserini", "faiss-cpu",
-            "numpy", "scipy", "pandas", "snakemake", "onnxruntime", "sacrebleu")
+PACKAGES = (
+    "xlir",
+    "torch",
+    "transformers",
+    "peft",
+    "sentence-transformers",
+    "pyserini",
+    "faiss-cpu",
+    "numpy",
+    "scipy",
+    "pandas",
+    "snakemake",
+    "onnxruntime",
+    "sacrebleu",
+)
 #: CPU flags that decide precision and speed
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "fma")
 #: files beside a shard's results that are exported when present (globs below results/)
@@ -34,6 +47,7 @@ OPTIONAL_GLOBS = ("logs/**/*.warnings.json", "timing/**/*.tsv")
 
 def code_version(repo: Path) -> dict:
     """The git commit of the code that ran, and whether the work tree had uncommitted changes."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
@@ -110,7 +124,11 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
     if missing:
         raise InputError(f"shard {contents['shard']}: {len(missing)} result file(s) missing, e.g. {missing[:3]}")
     optional = sorted(
-        {os.path.relpath(p, results) for pattern in OPTIONAL_GLOBS for p in glob.glob(str(results / pattern), recursive=True)}
+        {
+            os.path.relpath(p, results)
+            for pattern in OPTIONAL_GLOBS
+            for p in glob.glob(str(results / pattern), recursive=True)
+        }
         - set(files)
     )
     exported: list[dict] = []
@@ -127,9 +145,11 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
             else:
                 shutil.copyfile(source, target)
             exported.append({"path": target_rel, "bytes": target.stat().st_size, "sha256": file_sha256(target)})
-        first_log = min(
-            (p.stat().st_mtime for p in (results / "logs").rglob("*.log")), default=started
-        ) if (results / "logs").is_dir() else started
+        first_log = (
+            min((p.stat().st_mtime for p in (results / "logs").rglob("*.log")), default=started)
+            if (results / "logs").is_dir()
+            else started
+        )
         design = contents["design"]
         manifest = {
             "format": 1,
@@ -157,6 +177,12 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
         }
         write_json(tmp / "manifest.json", manifest)
     total = sum(f["bytes"] for f in exported)
-    log.info("shard %s/%s: %d files, %.1f MB, design %s", contents["study"], contents["shard"], len(exported),
-             total / 1e6, manifest["design_hash"])
+    log.info(
+        "shard %s/%s: %d files, %.1f MB, design %s",
+        contents["study"],
+        contents["shard"],
+        len(exported),
+        total / 1e6,
+        manifest["design_hash"],
+    )
     return manifest
