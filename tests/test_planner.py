@@ -294,8 +294,10 @@ def test_paper_config_plan():
     train_rows = [r for r in rows if not r["variant"].startswith("encode")]
     assert {r["model"] for r in train_rows} == set(config["models"])
     assert all(r["fits"] for r in train_rows), [r for r in train_rows if not r["fits"]]
-    # 4 models x (7 variants + 2 samplings) x 5 seeds x 3 learning rates (training.lr_sweep)
-    assert sum(r["jobs"] for r in train_rows) == 540 and {r["lr_points"] for r in train_rows} == {3}
+    # 4 models x (10 swept cells x (3 lrs x 1 selection seed + 5 test seeds) + 3 matched controls x 5 test
+    # seeds): uniform x 3 samplings, decay x 2, grow, 4 LoRA are swept; the controls follow their target's lr
+    assert sum(r["jobs"] for r in train_rows) == 4 * (10 * (3 + 5) + 3 * 5)
+    assert {r["lr_points"] for r in train_rows} == {3}
     xl = [r for r in train_rows if r["model"] == "xlmr-xl" and r["variant"] == "uniform"][0]
     assert "fsdp x4" in xl["setting"]
     assert all(r["gpu_hours"] > 0 for r in rows)

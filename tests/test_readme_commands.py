@@ -1,7 +1,9 @@
-"""Every command of the README and of the config files' comments works as written.
+"""Every command of the README, the docs and the config files' comments works as written.
 
-The commands are extracted from README.md (fenced bash blocks, and inline code spans that
-start with snakemake, xlir, make or python -m) and from the comment lines of config/*.yaml
+The commands are extracted from README.md, every docs/*.md page and config/README.md (fenced
+bash blocks, and inline code spans that start with snakemake, xlir, make or python -m; a
+fenced block of another language, e.g. `text`, is not run: the pages put there the commands
+that need a finished study or shard) and from the comment lines of config/*.yaml
 that hold an indented command; the commands of one block (or of consecutive comment lines) run
 in order in a fresh copy of the repository, with `.venv` linked to the environment running
 the tests. Each `snakemake` command is run with `-n` inserted after the program (a dry run:
@@ -42,9 +44,16 @@ def program(line: str) -> str:
     return words[0].removeprefix(".venv/bin/") if words else ""
 
 
-def readme_units() -> list[tuple[str, list[str]]]:
-    """(where, commands) of README.md: each fenced bash block, then each inline command."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def pages() -> list[Path]:
+    """The Markdown pages whose commands are tested: README.md, docs/*.md, config/README.md."""
+    found = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    return found + [path for path in [REPO / "config" / "README.md"] if path.is_file()]
+
+
+def page_units(path: Path) -> list[tuple[str, list[str]]]:
+    """(where, commands) of one page: each fenced bash block, then each inline command."""
+    name = path.relative_to(REPO).as_posix()
+    text = path.read_text(encoding="utf-8")
     units, prose = [], []
     pattern = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
     position = 0
@@ -54,7 +63,7 @@ def readme_units() -> list[tuple[str, list[str]]]:
         if match.group(1) in ("bash", "sh", "shell"):
             line_no = text.count("\n", 0, match.start()) + 1
             lines = [line for line in match.group(2).splitlines() if program(line) in PROGRAMS]
-            units.append((f"README.md:{line_no}", lines))
+            units.append((f"{name}:{line_no}", lines))
     prose.append((text[position:], text.count("\n", 0, position) + 1))
     seen = set()
     for chunk, first_line in prose:
@@ -62,7 +71,7 @@ def readme_units() -> list[tuple[str, list[str]]]:
             command = match.group(1).strip()
             if program(command) in PROGRAMS and len(command.split()) > 1 and command not in seen:
                 seen.add(command)
-                units.append((f"README.md:{first_line + chunk.count(chr(10), 0, match.start())}", [command]))
+                units.append((f"{name}:{first_line + chunk.count(chr(10), 0, match.start())}", [command]))
     return units
 
 
@@ -85,7 +94,7 @@ def config_comment_units() -> list[tuple[str, list[str]]]:
     return units
 
 
-UNITS = readme_units() + config_comment_units()
+UNITS = [unit for path in pages() for unit in page_units(path)] + config_comment_units()
 
 
 def mirror_folder(root: Path) -> tuple[Path, bool]:
@@ -180,13 +189,20 @@ def test_documented_commands_work_as_written(shared_copy, where, commands):
 
 
 def test_the_commands_were_found():
-    """The extraction sees the real study's commands, mirror form included."""
+    """The extraction sees the real study's commands, mirror form included, in the docs pages
+    and in config/lareqa.yaml, and it reads every page."""
     everything = [command for _, commands in UNITS for command in commands]
-    mirror_forms = [c for c in everything if "--configfile config/lareqa.yaml mirror.yaml" in c]
-    assert len(mirror_forms) == 2  # README and config/lareqa.yaml
+    mirror_forms = [where for where, commands in UNITS for c in commands if "--configfile config/lareqa.yaml mirror.yaml" in c]
+    assert any(where.startswith("config/lareqa.yaml:") for where in mirror_forms)
+    assert any(where.startswith("docs/") for where in mirror_forms)
     assert any(c.startswith("printf") and "mirror.yaml" in c for c in everything)
     assert any(c.startswith("make study") for c in everything)
     assert sum("config/paper.yaml" in c for c in everything) >= 3
+    readme = [c for where, commands in UNITS if where.startswith("README.md:") for c in commands]
+    assert any(c.startswith("make study") for c in readme) and any(c.startswith("make test") for c in readme)
+    assert {where.partition(":")[0] for where, _ in UNITS} >= {
+        path.relative_to(REPO).as_posix() for path in pages() if page_units(path)
+    }
 
 
 def test_targets_never_follow_configfile():
@@ -205,7 +221,7 @@ def test_mirror_form_of_the_real_study_fetches_from_the_mirror(tmp_path):
     """The README's mirror.yaml, then the fetch rules for real (mirror copies, SHA-256 checks)."""
     mirror, real = mirror_folder(tmp_path)
     copy = repo_copy(tmp_path)
-    block = next(commands for _, commands in UNITS if any("mirror.yaml" in c for c in commands))
+    block = next(commands for _, commands in UNITS if any(c.startswith("printf") and "mirror.yaml" in c for c in commands))
     printf = next(c for c in block if c.startswith("printf"))
     assert run(printf.replace("/path/to/mirror", str(mirror)), copy).returncode == 0
     if not real:  # placeholder files cannot match the official checksums

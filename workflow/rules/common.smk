@@ -543,7 +543,7 @@ def shard_runs(kind):
     if kind == "selection":
         return [f"{RESULTS}/runs/{m['run']}" for cell in sweep_cells() for m in sweep_members(*cell)]
     if kind == "baselines":
-        return [path for path in evaluated_runs() if "/zeroshot/" in path or "/lexical/" in path]
+        return [path for path in evaluated_runs() if path.split(os.sep)[3] in ("zeroshot", "lexical")]
     return [run_dir(*cell) for cell in grid_cells()]
 
 
@@ -575,7 +575,7 @@ def shard_contents(kind, shard):
     files = shard_files(kind)
     extra = [f"{RESULTS}/models/{m}/base/model_card.json" for m in MODELS]
     encoded = ([DEV] if DEV_SPLIT else []) + ([] if kind == "selection" else BENCHMARKS)
-    extra += [f"{path}/{b}/embeddings/meta.json" for path in shard_runs(kind) if "/lexical/" not in path
+    extra += [f"{path}/{b}/embeddings/meta.json" for path in shard_runs(kind) if path.split(os.sep)[3] != "lexical"
               for b in encoded]  # the precision and engine each encode ran with
     runs = [{"model": m, "variant": v, "sampling": s, "seed": int(seed.removeprefix("seed"))}
             for m, v, s, seed in (p.split("/")[2:6] for p in shard_runs(kind))]

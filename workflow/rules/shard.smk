@@ -13,7 +13,8 @@ rule export_shard:
         directory(f"{SHARD_DIR}/{{shard}}"),
     params:
         contents=lambda w: as_json(shard_contents(shard_kind(w.shard), w.shard)),
-        results=RESULTS,
+        # the results folder the exported files are below: results/shards/<study>/<shard> -> results
+        results=lambda w, output: os.path.dirname(os.path.dirname(os.path.dirname(output[0]))),
         repo=shell_words(workflow.basedir),
     wildcard_constraints:
         shard=r"selection|baselines|seeds(-\d+)+",

@@ -516,7 +516,8 @@ def benchmark_texts(name: str, spec: dict) -> int | None:
 def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0.1, max_gpus: int = 8) -> list[dict]:
     """One row per (model, variant) of a study config: the configured setting's memory per device,
     whether it fits, the recommendation, time per step, GPU-hours per training job and in all.
-    A swept variant (training.lr_sweep) trains once per grid lr in every cell."""
+    A swept variant (training.lr_sweep) trains once per grid lr and selection seed in every cell, then
+    once per test seed at the selected lr (`_training_jobs`)."""
     training = config.get("training", {})
     sweep = SweepConfig.from_config(training.get("lr_sweep"))
     variants = {name: parse_variant({"name": name, **vcfg}) for name, vcfg in config["variants"].items()}
@@ -529,7 +530,7 @@ def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0
             continue
         for variant, spec in variants.items():
             lr_points = max(1, len(sweep.grid(spec)))
-            jobs = lr_points * sum(1 for cell in cells if cell[0] == model and cell[1] == variant)
+            jobs = _training_jobs(cells, model, variant, spec, variants, sweep, list(config.get("seeds", [13])))
             if not jobs:
                 continue
             setup = job_setup(model_cfg, training, spec)
@@ -641,6 +642,28 @@ def _encode_rows(model, shape, model_cfg, config, gpu, mfu, cells) -> list[dict]
             }
         )
     return rows
+
+
+def _training_jobs(
+    cells: list[tuple[str, str, str, int]],
+    model: str,
+    variant: str,
+    spec,
+    variants: dict,
+    sweep: SweepConfig,
+    seeds: list[int],
+) -> int:
+    """Training jobs of one (model, variant): per grid cell, a swept variant trains once per grid lr
+    and selection seed, then once per test seed that is not also a selection seed; a mean-lr-matched
+    control of a swept variant (never swept) and an unswept variant train once per test seed."""
+    samplings = {cell[2] for cell in cells if cell[0] == model and cell[1] == variant}
+    target = spec.match_mean_lr_of
+    follower = bool(target and target in variants and sweep.grid(variants[target]))
+    if follower or not sweep.grid(spec) or sweep.selection_from:
+        return len(samplings) * len(seeds)
+    selection = sweep.selection_seeds(seeds)
+    test_only = [s for s in seeds if s not in selection]
+    return len(samplings) * (len(sweep.grid(spec)) * len(selection) + len(test_only))
 
 
 def _grid_cells(config: dict) -> list[tuple[str, str, str, int]]:
