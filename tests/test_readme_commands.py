@@ -192,7 +192,9 @@ def test_the_commands_were_found():
     """The extraction sees the real study's commands, mirror form included, in the docs pages
     and in config/lareqa.yaml, and it reads every page."""
     everything = [command for _, commands in UNITS for command in commands]
-    mirror_forms = [where for where, commands in UNITS for c in commands if "--configfile config/lareqa.yaml mirror.yaml" in c]
+    mirror_forms = [
+        where for where, commands in UNITS for c in commands if "--configfile config/lareqa.yaml mirror.yaml" in c
+    ]
     assert any(where.startswith("config/lareqa.yaml:") for where in mirror_forms)
     assert any(where.startswith("docs/") for where in mirror_forms)
     assert any(c.startswith("printf") and "mirror.yaml" in c for c in everything)
@@ -213,7 +215,8 @@ def test_targets_never_follow_configfile():
             if program(command) != "snakemake" or "--configfile" not in words:
                 continue
             after = words[words.index("--configfile") + 1 :]
-            files = [w for w in after[: next((i for i, w in enumerate(after) if w.startswith("-")), len(after))]]
+            end = next((i for i, w in enumerate(after) if w.startswith("-")), len(after))
+            files = after[:end]
             assert all(w.endswith((".yaml", ".yml", ".json")) for w in files), f"{where}: {command}"
 
 
@@ -221,7 +224,10 @@ def test_mirror_form_of_the_real_study_fetches_from_the_mirror(tmp_path):
     """The README's mirror.yaml, then the fetch rules for real (mirror copies, SHA-256 checks)."""
     mirror, real = mirror_folder(tmp_path)
     copy = repo_copy(tmp_path)
-    block = next(commands for _, commands in UNITS if any(c.startswith("printf") and "mirror.yaml" in c for c in commands))
+    def has_printf(commands: list[str]) -> bool:
+        return any(c.startswith("printf") and "mirror.yaml" in c for c in commands)
+
+    block = next(commands for _, commands in UNITS if has_printf(commands))
     printf = next(c for c in block if c.startswith("printf"))
     assert run(printf.replace("/path/to/mirror", str(mirror)), copy).returncode == 0
     if not real:  # placeholder files cannot match the official checksums
