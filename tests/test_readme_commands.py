@@ -224,6 +224,7 @@ def test_mirror_form_of_the_real_study_fetches_from_the_mirror(tmp_path):
     """The README's mirror.yaml, then the fetch rules for real (mirror copies, SHA-256 checks)."""
     mirror, real = mirror_folder(tmp_path)
     copy = repo_copy(tmp_path)
+
     def has_printf(commands: list[str]) -> bool:
         return any(c.startswith("printf") and "mirror.yaml" in c for c in commands)
 
