@@ -15,6 +15,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# a config file is data, never code (YTE templates are refused: xlir.config_checks)
+from xlir.config_checks import refuse_config_code
+
+refuse_config_code([*workflow.overwrite_configfiles, *([] if workflow.overwrite_configfiles else ["config/config.yaml"])])
+
 validate(config, schema="config/schema.yaml", set_default=True)
 
 # Jobs call the `xlir` command of the environment Snakemake runs in (e.g. .venv/bin): its

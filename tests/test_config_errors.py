@@ -278,3 +278,78 @@ def test_dry_run_fails_at_load_naming_the_key(default_config, tmp_path, change, 
     output = done.stdout + done.stderr
     assert done.returncode != 0 and expected in output, output[-3000:]
     assert "Job stats" not in output and not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------------------------ second reliability round (issue 25)
+def schema_errors(config: dict) -> list[str]:
+    from snakemake.utils import validate
+
+    try:
+        validate(copy.deepcopy(config), str(REPO / "config" / "schema.yaml"), set_default=True)
+    except Exception as error:  # snakemake's WorkflowError names the key and the value
+        return [str(error)]
+    return []
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\t", "\u2028", " x"])
+def test_a_name_with_a_trailing_line_break_or_blank_fails_the_schema(default_config, suffix):
+    for section, spec in (("samplings", {"alpha": 0.5}), ("variants", {"kind": "uniform"})):
+        config = copy.deepcopy(default_config)
+        config[section] = {**config[section], f"xx{suffix}": spec}
+        assert schema_errors(config), (section, suffix)
+    config = copy.deepcopy(default_config)
+    config["benchmarks"] = {f"demo{suffix}": config["benchmarks"]["demo"]}
+    assert schema_errors(config), suffix
+
+
+def test_a_seed_past_numpys_range_fails_the_schema(default_config):
+    assert schema_errors({**default_config, "seeds": [2**32]})
+    assert not schema_errors({**default_config, "seeds": [2**32 - 1]})
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"training": {"lr": float("nan")}}, "config key training.lr: nan; expected a finite number"),
+        ({"training": {"lr": float("inf")}}, "config key training.lr: inf; expected a finite number"),
+        (
+            {"training": {"lr_sweep": {"full": [1e-5], "seeds": [7], "metric": "recall_5"}}},
+            "config key training.lr_sweep.metric: 'recall_5' is not measured",
+        ),
+        ({"report": {"headline_metric": {"xquad": "map"}}}, "config key report.headline_metric.xquad: no benchmark"),
+    ],
+)
+def test_unclear_values_are_named_before_any_job(default_config, tmp_path, sections, expected):
+    config = changed(default_config, **sections)
+    assert any(expected in p for p in problems(config, tmp_path)), problems(config, tmp_path)
+
+
+def test_a_config_file_that_is_code_is_refused(tmp_path):
+    from xlir.config_checks import refuse_config_code
+
+    path = tmp_path / "yte.yaml"
+    path.write_text("__use_yte__: true\nseeds: [13]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="yte.yaml.*YTE template"):
+        refuse_config_code([path], environ={})
+    refuse_config_code([path], environ={"XLIR_ALLOW_YTE": "1"})  # the explicit switch
+    refuse_config_code([REPO / "config" / "config.yaml"], environ={})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--configfile",
+            str(REPO / "config" / "config.yaml"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "YTE template" in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()

@@ -31,7 +31,7 @@ rule probe_set:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir probe-set --questions {input} --size {params.size} --seed {params.seed} --out {output} "
+        "exec xlir probe-set --questions {input} --size {params.size} --seed {params.seed} --out {output} "
         "--log {log} 2>> {log}"
 
 
@@ -69,7 +69,7 @@ rule analyze:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir analyze --base-model {input.base} --model {input.model} --probe {input.probe} "
+        "exec xlir analyze --base-model {input.base} --model {input.model} --probe {input.probe} "
         "--pooling {params.pooling} --max-length {params.max_length} --batch-size {params.batch_size} "
         "--batch-tokens {params.batch_tokens} --device {params.device} --threads {threads} "
         "--cache-dir {params.cache} --out {params.out_dir:q} --log {log} 2>> {log}"

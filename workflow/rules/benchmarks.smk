@@ -21,7 +21,7 @@ rule build_demo_benchmark:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir build-demo-benchmark --qa {input.qa} --split {input.split} --mt {input.mt} "
+        "exec xlir build-demo-benchmark --qa {input.qa} --split {input.split} --mt {input.mt} "
         "--languages {params.languages:q} --paragraph-size {params.paragraph_size} --out-dir {output} "
         "--log {log} 2>> {log}"
 
@@ -41,7 +41,7 @@ rule build_dev_benchmark:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir build-dev-benchmark --dev {input} --languages {params.languages:q} "
+        "exec xlir build-dev-benchmark --dev {input} --languages {params.languages:q} "
         "--paragraph-size {params.paragraph_size} --out-dir {output} --log {log} 2>> {log}"
 
 
@@ -65,7 +65,7 @@ rule fetch_benchmark:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
+        "exec xlir fetch-benchmark --kind {params.kind} {params.dataset} --split {params.split} "
         "--languages {params.languages:q} {params.mirror} {params.download} --verify-checksums {params.verify} "
         "{params.pins} --out-dir {output} --log {log} 2>> {log}"
 
@@ -91,7 +91,7 @@ rule prepare_benchmark:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-benchmark --kind {params.kind} --raw-dir {input:q} --languages {params.languages:q} "
+        "exec xlir prepare-benchmark --kind {params.kind} --raw-dir {input:q} --languages {params.languages:q} "
         "{params.subsample} --out-questions {output.questions} --out-candidates {output.candidates} "
         "--out-qrels {output.qrels} --out-stats {output.stats} --log {log} 2>> {log}"
 
@@ -117,7 +117,7 @@ rule drop_overlapping_pairs:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir drop-overlapping-pairs --train {input.train} --benchmarks {params.benchmarks:q} "
+        "exec xlir drop-overlapping-pairs --train {input.train} --benchmarks {params.benchmarks:q} "
         "--questions {input.questions:q} --candidates {input.candidates:q} --ngram {params.ngram} "
         "--threshold {params.threshold} --dev {input.dev} --out {output.pairs} --out-dev {output.dev} "
         "--out-report {output.report} --log {log} 2>> {log}"
@@ -141,6 +141,6 @@ rule check_leakage:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir check-leakage --train {input.train} --questions {input.questions} --candidates {input.candidates} "
+        "exec xlir check-leakage --train {input.train} --questions {input.questions} --candidates {input.candidates} "
         "--ngram {params.ngram} "
         "--threshold {params.threshold} --fail-on-overlap {params.fail} --out {output} --log {log} 2>> {log}"

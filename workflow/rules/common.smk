@@ -361,11 +361,17 @@ def training_params(model, variant=None):
     if t.get("lora_lr") is not None:  # only when set: the other runs' params stay as they were
         params["lora_lr"] = t["lora_lr"]
     defaults = _TrainOptions().to_dict()
-    params.update({k: v for k, v in train_options(model).items() if v != defaults[k]})
+    # checkpoint_every changes no result (resume is bit-identical): a resource of rule train, not a param
+    params.update({k: v for k, v in train_options(model).items() if v != defaults[k] and k != "checkpoint_every"})
     if variant in SWEEP_RUNS:
         base, lr = SWEEP_RUNS[variant]
         params.update(_training_overrides(VARIANT_SPECS[base], lr))
     return params
+
+
+def checkpoint_every(model):
+    """Steps between a run's resumable checkpoints (training.checkpoint_every, or the model's)."""
+    return int(train_options(model).get("checkpoint_every", _TrainOptions().checkpoint_every))
 
 
 def train_nproc(model):

@@ -19,7 +19,7 @@ rule fetch_qa:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir fetch-qa --kind {params.kind} --dataset {wildcards.dataset} --languages {params.languages:q} "
+        "exec xlir fetch-qa --kind {params.kind} --dataset {wildcards.dataset} --languages {params.languages:q} "
         "{params.mirror} {params.download} --verify-checksums {params.verify} --out-dir {output} "
         "--log {log} 2>> {log}"
 
@@ -43,7 +43,7 @@ rule prepare_qa:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-qa --qa {params.qa} {params.source} {params.network} --out-pairs {output.pairs} "
+        "exec xlir prepare-qa --qa {params.qa} {params.source} {params.network} --out-pairs {output.pairs} "
         "--out-english {output.english} --out-references {output.references} --out-split {output.split} "
         "--log {log} 2>> {log}"
 
@@ -55,7 +55,6 @@ rule translate:
         f"{RESULTS}/data/mt/{{lang}}.jsonl",
     params:
         backend=as_json(mt_backend()),
-        cache=lambda w: shell_words(translation_cache(w.lang)),
     log:
         f"{RESULTS}/logs/translate/{{lang}}.log",
     benchmark:
@@ -64,11 +63,13 @@ rule translate:
     resources:
         mem_mb=2000,
         runtime=60,
+        # the MT cache's location changes no translation: a resource, so moving it reruns nothing
+        mt_cache=lambda w: translation_cache(w.lang),
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir translate --qa {input} --lang {wildcards.lang} --backend {params.backend} "
-        "--cache {params.cache} --out {output} --log {log} 2>> {log}"
+        "exec xlir translate --qa {input} --lang {wildcards.lang} --backend {params.backend} "
+        "--cache {resources.mt_cache:q} --out {output} --log {log} 2>> {log}"
 
 
 rule mt_quality:
@@ -81,7 +82,8 @@ rule mt_quality:
         f"{RESULTS}/data/mt/{{lang}}.quality.json",
     params:
         backend=as_json(mt_backend()),
-        cache=lambda w: shell_words(translation_cache(w.lang)),
+    resources:
+        mt_cache=lambda w: translation_cache(w.lang),  # a resource, not a param: see rule translate
     log:
         f"{RESULTS}/logs/mt_quality/{{lang}}.log",
     benchmark:
@@ -89,8 +91,8 @@ rule mt_quality:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir mt-quality --qa {input.qa} --mt {input.mt} --lang {wildcards.lang} --backend {params.backend} "
-        "--cache {params.cache} --references {input.references:q} --out {output} --log {log} 2>> {log}"
+        "exec xlir mt-quality --qa {input.qa} --mt {input.mt} --lang {wildcards.lang} --backend {params.backend} "
+        "--cache {resources.mt_cache:q} --references {input.references:q} --out {output} --log {log} 2>> {log}"
 
 
 rule build_train_set:
@@ -113,6 +115,6 @@ rule build_train_set:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir build-train-set --pairs {input.pairs} --split {input.split} --mt {input.mt:q} "
+        "exec xlir build-train-set --pairs {input.pairs} --split {input.split} --mt {input.mt:q} "
         "--languages {params.languages:q} --ngram {params.ngram} --threshold {params.threshold} "
         "--out {output.pairs} --out-dev {output.dev} --out-stats {output.stats} --log {log} 2>> {log}"

@@ -18,7 +18,7 @@ rule evaluate:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir evaluate --ranks {input.ranks} --qrels {input.qrels} --recall-k {params.recall_k} "
+        "exec xlir evaluate --ranks {input.ranks} --qrels {input.qrels} --recall-k {params.recall_k} "
         "--ndcg-k {params.ndcg_k} "
         "--out-metrics {output.metrics} --out-per-query {output.per_query} --log {log} 2>> {log}"
 
@@ -41,6 +41,6 @@ rule verify_trec_eval:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir verify-trec-eval --trec {input.trec} --ranks {input.ranks} --qrels {input.qrels} "
+        "exec xlir verify-trec-eval --trec {input.trec} --ranks {input.ranks} --qrels {input.qrels} "
         "--recall-k {params.recall_k} --ndcg-k {params.ndcg_k} {params.trec_depth} --out {output} "
         "--log {log} 2>> {log}"

@@ -25,5 +25,5 @@ rule prepare_model:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir prepare-model --source {params.source} {params.extra} --pooling {params.pooling} "
+        "exec xlir prepare-model --source {params.source} {params.extra} --pooling {params.pooling} "
         "--max-seq-length {params.max_seq_length} --out {output} --log {log} 2>> {log}"

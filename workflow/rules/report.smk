@@ -16,7 +16,7 @@ rule aggregate:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir aggregate --manifest {params.manifest} --out {output} --log {log} 2>> {log}"
+        "exec xlir aggregate --manifest {params.manifest} --out {output} --log {log} 2>> {log}"
 
 
 rule compare:
@@ -36,7 +36,7 @@ rule compare:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir compare --manifest {params.manifest} --out {output} --log {log} 2>> {log}"
+        "exec xlir compare --manifest {params.manifest} --out {output} --log {log} 2>> {log}"
 
 
 rule report:
@@ -67,6 +67,6 @@ rule report:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir report --manifest {params.manifest} --metrics {input.metrics} --comparisons {input.comparisons} "
+        "exec xlir report --manifest {params.manifest} --metrics {input.metrics} --comparisons {input.comparisons} "
         "--out-html {output.html} --out-markdown {output.markdown} --out-verdict {output.verdict} "
         "--out-claims {output.claims} --out-figures {output.figures} --log {log} 2>> {log}"

@@ -31,7 +31,7 @@ rule encode:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir encode --model {input.model} --questions {input.questions} --candidates {input.candidates} "
+        "exec xlir encode --model {input.model} --questions {input.questions} --candidates {input.candidates} "
         "--batch-size {params.batch_size} --batch-tokens {params.batch_tokens} "
         "--max-length {params.max_length} --pooling {params.pooling} --device {params.device} "
         "--precision {params.precision} --engine {params.engine} --threads {threads} --cache-dir {params.cache} --out {output} --log {log} 2>> {log}"
@@ -57,7 +57,7 @@ rule index_dense:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir index-dense --embeddings {input.embeddings} --candidates {input.candidates} {params.mono} --threads {threads} "
+        "exec xlir index-dense --embeddings {input.embeddings} --candidates {input.candidates} {params.mono} --threads {threads} "
         "--out {output} --log {log} 2>> {log}"
 
 
@@ -85,7 +85,7 @@ rule search_dense:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir search-dense --embeddings {input.embeddings} --questions {input.questions} --qrels {input.qrels} "
+        "exec xlir search-dense --embeddings {input.embeddings} --questions {input.questions} --qrels {input.qrels} "
         "--index {input.index} "
         "{params.depth} {params.mono} --threads {threads} --out {output.trec} --out-ranks {output.ranks} --log {log} 2>> {log}"
 
@@ -106,7 +106,7 @@ rule index_bm25:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir index-bm25 --candidates {input.candidates} --languages {params.languages:q} {params.mono} "
+        "exec xlir index-bm25 --candidates {input.candidates} --languages {params.languages:q} {params.mono} "
         "--threads {threads} "
         "--out {output} --log {log} 2>> {log}"
 
@@ -132,6 +132,6 @@ rule search_bm25:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir search-bm25 --questions {input.questions} --qrels {input.qrels} --index {input.index} {params.depth} "
+        "exec xlir search-bm25 --questions {input.questions} --qrels {input.qrels} --index {input.index} {params.depth} "
         "--k1 {params.k1} "
         "--b {params.b} {params.mono} --threads {threads} --out {output.trec} --out-ranks {output.ranks} --log {log} 2>> {log}"

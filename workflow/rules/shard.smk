@@ -25,5 +25,5 @@ rule export_shard:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir export-shard --contents {params.contents} --results {params.results} --out {output} "
+        "exec xlir export-shard --contents {params.contents} --results {params.results} --out {output} "
         "--repo {params.repo} --log {log} 2>> {log}"

@@ -23,7 +23,7 @@ rule plan_batches:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir plan-batches --train {input} --languages {params.languages:q} --alpha {params.alpha} "
+        "exec xlir plan-batches --train {input} --languages {params.languages:q} --alpha {params.alpha} "
         "--batch-size {params.batch_size} --steps {params.steps} --seed {wildcards.seed} --out {output} "
         "--log {log} 2>> {log}"
 
@@ -68,15 +68,18 @@ rule train:
         gpu=lambda w: train_gpus(w.model),
         nodes=1,
         cpus_per_task=lambda w, threads: threads * train_nproc(w.model),
+        # not a param: a change of checkpoint frequency retrains nothing (resume is bit-identical)
+        checkpoint_every=lambda w: checkpoint_every(w.model),
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "{params.launcher} train --model {input.model} --train {input.train} --plan {input.plan} "
+        "exec {params.launcher} train --model {input.model} --train {input.train} --plan {input.plan} "
         "--variant {params.variant} --training {params.training} --seed {wildcards.seed} "
         "--max-length {params.max_length} --encode-max-length {params.encode_max_length} "
         "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
         "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
         "--out-log {output.train_log} --out-summary {output.summary} --checkpoint-dir {params.checkpoint_dir:q} "
+        "--checkpoint-every {resources.checkpoint_every} "
         "{params.selection} {params.log_option} 2>> {log}"
 
 
@@ -125,7 +128,7 @@ rule select_lr:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
+        "exec xlir select-lr --variant {wildcards.variant:q} --runs {params.runs} --metric {params.metric:q} "
         "--setting {params.setting:q} {params.follow:q} --out {output} --log {log} 2>> {log}"
 
 
@@ -147,7 +150,7 @@ rule import_selection:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir import-selection --shard {params.shard} --design {params.design} --model {wildcards.model:q} "
+        "exec xlir import-selection --shard {params.shard} --design {params.design} --model {wildcards.model:q} "
         "--variant {wildcards.variant:q} --sampling {wildcards.sampling:q} --out {output} --log {log} 2>> {log}"
 
 
@@ -180,5 +183,5 @@ rule link_selected_run:
     conda:
         "../../envs/xlir.yaml"
     shell:
-        "xlir link-selected-run --selection {input.selection} --seed {wildcards.seed} --runs-dir {params.runs_dir} "
+        "exec xlir link-selected-run --selection {input.selection} --seed {wildcards.seed} --runs-dir {params.runs_dir} "
         "--out-run {params.out_run:q} --log {log} 2>> {log}"

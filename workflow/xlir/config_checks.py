@@ -17,6 +17,7 @@ again), so a finished study still loads after, say, its model folder was moved."
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -40,6 +41,30 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         super().__init__(f"the config has {len(self.problems)} problem(s), found before any job ran:\n{lines}")
+
+
+#: the environment switch that lets a config file be a YTE template (Snakemake then runs its code)
+ALLOW_YTE = "XLIR_ALLOW_YTE"
+
+
+def refuse_config_code(paths: list[str | Path], environ: Mapping[str, str] | None = None) -> None:
+    """A config file is data: one that asks Snakemake to evaluate it as a YTE template
+    (`__use_yte__: true`, which runs Python while the config loads) is refused, naming the file,
+    unless the environment sets XLIR_ALLOW_YTE=1 (the config is then trusted code)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ALLOW_YTE) == "1":
+        return
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "__use_yte__" in text:
+            raise ValueError(
+                f"config file {path}: '__use_yte__' makes Snakemake evaluate the file as a YTE template, which runs "
+                f"Python code; xlir refuses config files that are code. Remove the key, or set {ALLOW_YTE}=1 if you "
+                "trust the file"
+            )
 
 
 def lareqa_languages(dataset: str) -> list[str]:
@@ -106,6 +131,38 @@ class _Checker:
                 parse_variant({"name": name, **(spec or {})})
             except ValueError as error:
                 self.bad(f"variants.{name}", str(error))
+
+    # -- numbers and report keys ------------------------------------------------------
+    def finite_numbers(self, value, key: str) -> None:
+        """No NaN or infinity anywhere (the schema's bounds let .nan through: every comparison is false)."""
+        if isinstance(value, Mapping):
+            for k, item in value.items():
+                self.finite_numbers(item, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.finite_numbers(item, f"{key}[{i}]")
+        elif isinstance(value, float) and not math.isfinite(value):
+            self.bad(key, f"{value}; expected a finite number")
+
+    def report_keys(self) -> None:
+        """The lr sweep's metric is one the dev split measures; a headline metric names a benchmark."""
+        evaluation = self.config.get("evaluation") or {}
+        sweep = (self.config.get("training") or {}).get("lr_sweep") or {}
+        metric = sweep.get("metric", "map")
+        measured = {"map"} | {f"recall_{k}" for k in evaluation.get("recall_k", [])}
+        if (sweep.get("full") or sweep.get("lora")) and metric not in measured:
+            self.bad(
+                "training.lr_sweep.metric",
+                f"'{metric}' is not measured on the dev split; expected one of {', '.join(sorted(measured))} "
+                "(recall_<k> for k in evaluation.recall_k)",
+            )
+        benchmarks = set(self.config.get("benchmarks") or {})
+        for name in (self.config.get("report") or {}).get("headline_metric") or {}:
+            if name not in benchmarks:
+                self.bad(
+                    f"report.headline_metric.{name}",
+                    f"no benchmark '{name}' in this config ({', '.join(sorted(benchmarks))})",
+                )
 
     # -- models -----------------------------------------------------------------------
     def models(self) -> None:
@@ -355,6 +412,8 @@ def check_config(
     paths in the config resolve against it). `conda`: jobs run in conda environments, so the
     Apertium program is not looked for here. `installed_modes`, `hub_cached`: for tests."""
     checker = _Checker(config, Path(workdir), environ, conda, installed_modes, hub_cached)
+    checker.finite_numbers(config, "")
+    checker.report_keys()
     checker.variants()
     checker.models()
     checker.benchmarks()

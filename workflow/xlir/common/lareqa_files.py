@@ -85,6 +85,16 @@ def fetch_lareqa(
                     f"{origin}: SHA-256 {digest} differs from the official {dataset}/{lang}.json "
                     f"({expected}); set data.verify_checksums: false to accept it anyway"
                 )
+            if digest != expected:  # accepted (verify_checksums: false), never silently: the report lists it
+                log.warning(
+                    "%s: SHA-256 %s differs from the official %s/%s.json (%s); accepted because "
+                    "data.verify_checksums is false",
+                    origin,
+                    digest,
+                    dataset,
+                    lang,
+                    expected,
+                )
             records[f"{lang}.json"] = {
                 "source": origin,
                 "bytes": target.stat().st_size,

@@ -91,6 +91,14 @@ def fetch_squad(dataset: str, out_dir: Path, mirror: Path | None, allow_download
                 f"{origin}: SHA-256 {digest} differs from the official {name} ({source['sha256']}); "
                 f"set data.verify_checksums: false to accept it anyway"
             )
+        if digest != source["sha256"]:  # accepted (verify_checksums: false), never silently
+            log.warning(
+                "%s: SHA-256 %s differs from the official %s (%s); accepted because data.verify_checksums is false",
+                origin,
+                digest,
+                name,
+                source["sha256"],
+            )
         record = {
             "source": origin,
             "bytes": target.stat().st_size,

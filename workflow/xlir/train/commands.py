@@ -65,6 +65,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "a rerun resumes from the newest complete one; removed when the outputs are written. "
         "Not inside a declared output: a failed job's outputs are deleted (default: no checkpoints)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="steps between checkpoints (training.checkpoint_every; overrides --training's; the rule passes "
+        "it as a resource, so changing it reruns nothing: resume is bit-identical)",
+    )
 
 
 def run_train(a: argparse.Namespace) -> None:
@@ -86,6 +92,8 @@ def _train_command(a: argparse.Namespace) -> None:
     from xlir.train.variants import parse_variant
 
     t = a.training
+    if a.checkpoint_every is not None:  # outside --training: it changes no result, so it triggers no rerun
+        t = {**t, "checkpoint_every": a.checkpoint_every}
     spec = parse_variant(a.variant)
     if a.selection is not None:
         from xlir.common.io import get_logger

@@ -23,7 +23,7 @@ ALPHA_MODES = ("proportional", "fixed", "rslora")
 #: `depth: relative` profiles equal the absolute ones on a stack of this many blocks
 DEFAULT_REFERENCE_LAYERS = 12
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 COMMON_KEYS = ("name", "kind", "description")
 KIND_KEYS = {
@@ -101,7 +101,7 @@ def parse_variant(d: dict | VariantSpec) -> VariantSpec:
     if not isinstance(d, dict):
         raise ValueError(f"variant config must be a mapping with keys 'name' and 'kind', got {d!r}")
     name = d.get("name")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise _bad(
             str(name),
             "name",
