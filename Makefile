@@ -3,13 +3,22 @@ SHELL := /bin/bash
 CORES ?= 2
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup study test lint bench
+.PHONY: setup study resume test lint bench published-report
 
 setup:
 	bash scripts/setup.sh
 
 study: setup
 	snakemake --cores $(CORES) all
+
+# after Snakemake itself was killed (docs/resuming.md): drop its stale lock, rerun what it left incomplete
+resume: setup
+	snakemake --unlock
+	snakemake --cores $(CORES) all --rerun-incomplete
+
+# the published study's report, from its shards alone (no data, no models; docs/shards.md)
+published-report: setup
+	xlir report --shards studies/lareqa/shards/* --out-dir studies/lareqa/report
 
 test: setup
 	python -m pytest -q
