@@ -60,6 +60,7 @@ def run_shell_commands(output: str, cwd: Path) -> tuple[list[list[str]], list[st
     args_file = cwd / "args.bin"
     args_file.write_bytes(b"")
     for command in commands:
+        command = command.removeprefix("exec ")  # rules exec their command; exec would bypass the stubs
         redirect = re.search(r"2>> (\S+)$", command)  # the job's log folder, which Snakemake would create
         if redirect:
             (cwd / redirect.group(1)).parent.mkdir(parents=True, exist_ok=True)

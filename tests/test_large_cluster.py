@@ -59,23 +59,27 @@ def paper_dry_run(tmp_path_factory) -> str:
 def test_paper_config_dry_run_through_slurm_profile(paper_dry_run):
     assert "This was a dry-run" in paper_dry_run
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", paper_dry_run.split("Job stats:")[-1], re.MULTILINE))
-    # 4 models x (7 variants + 2 more samplings of uniform) x 5 seeds x 3 learning rates (lr sweep)
-    assert int(counts["train"]) == 540
-    assert int(counts["select_lr"]) == 4 * 9 and int(counts["link_selected_run"]) == 4 * 9 * 5
+    # the sweep: 4 models x 10 swept cells (uniform x 3 samplings, 3 profiles, 4 LoRA) x 3 lrs x selection
+    # seed 7; then each of the 5 test seeds trains every cell once at its selected lr, and each of the 3
+    # mean-lr-matched controls (never swept) at its target's
+    assert int(counts["train"]) == 4 * 10 * 3
+    assert int(counts["train_at_selected_lr"]) == 4 * 10 * 5
+    assert int(counts["train_follower_at_selected_lr"]) == 4 * 3 * 5
+    assert int(counts["select_lr"]) == 4 * 13 and "link_selected_run" not in counts
     assert int(counts["prepare_model"]) == 4
 
 
 def test_multi_gpu_training_job_is_one_node_with_torchrun(paper_dry_run):
     jobs = _train_jobs(paper_dry_run)
-    xl = jobs["xlmr-xl/uniform.lr3e-05/hybrid/seed13"]
+    xl = jobs["xlmr-xl/uniform.lr3e-05/hybrid/seed7"]
     assert xl["resources"]["gpu"] == "4" and xl["resources"]["nodes"] == "1"
     assert xl["resources"]["slurm_partition"] == "gpu" and xl["resources"]["gpu_model"] == "h100"
     assert "tasks" not in xl["resources"]  # with GPUs the plugin would turn it into --ntasks-per-gpu
     assert int(xl["resources"]["cpus_per_task"]) == 4 * 8  # 4 processes x 8 threads
-    assert xl["shell"].startswith("torchrun --standalone --nproc-per-node 4 -m xlir.cli train ")
+    assert xl["shell"].startswith("exec torchrun --standalone --nproc-per-node 4 -m xlir.cli train ")
     assert '"strategy": "fsdp"' in xl["shell"] and "--log " not in xl["shell"]
-    base = jobs["xlmr-base/lora-linear.lr0.0001/hybrid/seed13"]
-    assert base["resources"]["gpu"] == "1" and base["shell"].startswith("xlir train ")
+    base = jobs["xlmr-base/lora-linear.lr0.0001/hybrid/seed7"]
+    assert base["resources"]["gpu"] == "1" and base["shell"].startswith("exec xlir train ")
     assert '"precision": "bf16"' in base["shell"] and "--device cuda" in base["shell"]
     # GPU jobs get their runtime and host memory from the planner
     assert int(xl["resources"]["mem_mb"]) > int(base["resources"]["mem_mb"])
@@ -87,8 +91,7 @@ def test_default_config_train_command_unchanged(tmp_path):
     jobs = _train_jobs(output)
     assert jobs
     for job in jobs.values():
-        assert job["shell"].startswith("xlir train ") and "--log results/logs/train/" in job["shell"]
-        # the one switch the default sets: precision auto (bf16 only where the CPU has bf16 instructions)
-        assert "nproc_per_node" not in job["shell"]
-        assert job["shell"].count("precision") == job["shell"].count('"precision": "auto"') == 1
+        assert job["shell"].startswith("exec xlir train ") and "--log results/logs/train/" in job["shell"]
+        # precision auto is TrainOptions' default too (as the schema's): the command carries no switch
+        assert "nproc_per_node" not in job["shell"] and "precision" not in job["shell"]
         assert job["resources"]["gpu"] == "0" and job["resources"]["mem_mb"] == "6000"

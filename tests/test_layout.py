@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,17 @@ def test_one_list_of_precisions():
     assert model["encode_precision"]["enum"] == list(PRECISIONS)
     assert model["training"]["properties"]["precision"]["enum"] == list(PRECISIONS)
     assert properties["training"]["properties"]["precision"]["enum"] == list(PRECISIONS)
+
+
+def test_loading_the_workflow_imports_no_torch():
+    """Every xlir module the Snakefile and the rule files import at load time (snakemake -n, --lint)
+    leaves torch unimported: torch costs seconds of every dry run."""
+    modules = set()
+    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        modules |= set(re.findall(r"^\s*from (xlir[\w.]*) import", path.read_text(encoding="utf-8"), re.M))
+    assert "xlir.config_checks" in modules and "xlir.train.options" in modules
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(modules))
+    code += "print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False", f"torch imported while loading the workflow ({sorted(modules)})"

@@ -694,8 +694,8 @@ def comparison_settings(study: Study) -> dict:
         raise InputError(f"config key report.power: expected a probability in (0, 1), got {settings['power']}")
     if settings["min_effect"] < 0:
         raise InputError(f"config key report.min_effect: expected a difference >= 0, got {settings['min_effect']}")
-    if not 0 < settings["alpha"] < 1:
-        raise InputError(f"config key report.alpha: expected a level in (0, 1), got {settings['alpha']}")
+    if not 0 < settings["alpha"] <= 0.5:  # as config/schema.yaml's report.alpha
+        raise InputError(f"config key report.alpha: expected a level in (0, 0.5], got {settings['alpha']}")
     return settings
 
 

@@ -6,7 +6,7 @@ fp32 loop:
 
 | key | values | default | effect |
 |---|---|---|---|
-| `precision` | fp32, bf16, auto | fp32 | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device or CPU with bf16 instructions, fp32 elsewhere (`xlir.model.precision`; the config's default is auto) |
+| `precision` | fp32, bf16, auto | auto | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device or CPU with bf16 instructions, fp32 elsewhere (`xlir.model.precision`; the config's default is auto) |
 | `gradient_checkpointing` | bool | false | recompute each block's activations in the backward pass (non-reentrant) |
 | `grad_cache_chunk_size` | null or int >= 1 | null | GradCache: embed the batch in sub-batches of this size without a graph, take the loss over the whole batch, then re-encode each sub-batch with its cached gradient |
 | `optimizer` | adamw, adamw_fused, adamw_8bit | adamw | torch AdamW; its fused kernel; bitsandbytes' 8-bit AdamW (where installed) |
@@ -19,11 +19,12 @@ fp32 loop:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from xlir.model.precision import PRECISIONS
+
+if TYPE_CHECKING:  # torch is imported where it runs: loading the workflow (common.smk) imports no torch
+    import torch
 
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit")
 STRATEGIES = ("ddp", "fsdp")
@@ -31,7 +32,7 @@ STRATEGIES = ("ddp", "fsdp")
 
 @dataclass(frozen=True)
 class TrainOptions:
-    precision: str = "fp32"
+    precision: str = "auto"  # as config/schema.yaml's training.precision
     gradient_checkpointing: bool = False
     grad_cache_chunk_size: int | None = None
     optimizer: str = "adamw"
@@ -97,6 +98,8 @@ def enable_gradient_checkpointing(backbone: torch.nn.Module) -> None:
 
 def make_optimizer(groups: list[dict], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """AdamW over the variant's parameter groups (each group keeps its own lr and weight decay)."""
+    import torch
+
     torch_groups = groups
     if name == "adamw":
         return torch.optim.AdamW(torch_groups, lr=lr, weight_decay=weight_decay)
