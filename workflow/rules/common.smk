@@ -168,7 +168,10 @@ def benchmark_spec(benchmark):
 
 
 def _alternatives(names):
-    return "|".join(re.escape(n) for n in names)
+    """A wildcard constraint matching exactly `names`; none: a pattern that matches nothing (an
+    empty constraint would match anything)."""
+    names = list(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
 def model_cfg(model):

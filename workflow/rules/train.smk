@@ -54,7 +54,7 @@ rule train:
         checkpoint_dir=lambda w: f"{RESULTS}/checkpoints/{w.model}/{w.variant}/{w.sampling}/seed{w.seed}",
         selection="",  # train_at_selected_lr: --selection <select_lr output>
     wildcard_constraints:
-        variant=_alternatives(TRAINED_VARIANTS),
+        variant=_alternatives(TRAINED_VARIANTS) if TRAINED_VARIANTS else "(?!)",
         model=_alternatives(MODELS),
     log:
         TRAIN_LOG,
