@@ -316,3 +316,26 @@ def test_job_resources_cpu_default_and_gpu():
         "xlmr-xl", paper["models"]["xlmr-xl"], {**paper["training"], **paper["models"]["xlmr-xl"]["training"]}, UNIFORM
     )
     assert res["runtime"] >= 60 and res["mem_mb"] > 4 * 4 * 3.4e9 / 2**20  # every process loads fp32 weights
+
+
+def test_plan_memory_reads_config_files_as_snakemake_does(tmp_path):
+    """Overlays merged in order and validated (defaults filled); a YAML error names the file and line."""
+    from xlir.common.config_files import load_config
+    from xlir.common.io import InputError
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("seeds: [1, 2]\ntraining:\n  steps: 7\n", encoding="utf-8")
+    config = load_config([REPO / "config" / "paper.yaml", overlay])
+    assert config["seeds"] == [1, 2] and config["training"]["steps"] == 7
+    assert config["training"]["batch_size"] == 100  # kept from paper.yaml
+    assert config["report"]["alpha"] == 0.05  # a schema default
+    text = planner.plan_command(configfile=[str(REPO / "config" / "paper.yaml"), str(overlay)])
+    assert "xlmr-xl" in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.yaml: line 2, column 1: not valid YAML"):
+        load_config([bad])
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("seeds: [-1]\n", encoding="utf-8")
+    with pytest.raises(InputError, match="wrong.yaml"):
+        load_config([REPO / "config" / "paper.yaml", wrong])

@@ -139,7 +139,12 @@ def add_plan_memory(sub: argparse._SubParsersAction) -> None:
         run_plan_memory,
         "GPU memory per device and GPU-hours of training jobs (xlir.train.plan_memory)",
     )
-    p.add_argument("--configfile", help="a study config: one row per model x variant, plus encode jobs")
+    p.add_argument(
+        "--configfile",
+        nargs="+",
+        help="a study's config file(s), as for snakemake (overlays merged in order, validated): one row per "
+        "model x variant, plus encode jobs",
+    )
     p.add_argument("--preset", help="one model by preset name (xlm-roberta-xl, xlm-roberta-xxl, labse, ...)")
     p.add_argument("--model-dir", help="one model by its transformers folder (config.json)")
     p.add_argument("--gpu", default="h100-80gb", help="h100-80gb, h200-141gb, a100-80gb, a100-40gb, l40s-48gb")

@@ -743,7 +743,7 @@ def ceil_minutes(hours: float, margin: float = 1.5, floor: int = 30) -> int:
 
 def plan_command(
     *,
-    configfile: str | None = None,
+    configfile: str | list[str] | None = None,
     preset: str | None = None,
     model_dir: str | None = None,
     gpu: str = "h100-80gb",
@@ -762,12 +762,10 @@ def plan_command(
         raise ValueError(f"--gpu {gpu!r}: expected one of {', '.join(GPUS)}")
     card = GPUS[gpu]
     if configfile:
-        import yaml
+        from xlir.common.config_files import load_config
 
-        config = yaml.safe_load(Path(configfile).read_text(encoding="utf-8"))
-        for key in ("models", "variants", "samplings"):
-            if key not in config:
-                raise ValueError(f"{configfile}: no '{key}' section")
+        # as snakemake --configfile a.yaml b.yaml: overlays merged in order, validated, defaults filled
+        config = load_config([configfile] if isinstance(configfile, (str, Path)) else list(configfile))
         rows = study_plan(config, card, mfu=mfu, headroom=headroom, max_gpus=max_gpus)
         if as_json:
             return json.dumps({"gpu": asdict(card), "mfu": mfu, "rows": rows}, indent=1)
@@ -775,7 +773,15 @@ def plan_command(
             f"\n\nMFU {mfu:g} (assumed); headroom {headroom:.0%} of GPU memory; GPU-h/job = steps x s/step x GPUs."
         )
     if model_dir:
-        shape = shape_from_hf_config(json.loads((Path(model_dir) / "config.json").read_text()), Path(model_dir).name)
+        config_json = Path(model_dir) / "config.json"
+        if not config_json.is_file():
+            from xlir.common.io import InputError
+
+            raise InputError(
+                f"--model-dir {model_dir}: no config.json there (a transformers model folder); the workflow's "
+                f"base models appear after rule prepare_model, e.g. snakemake --cores 2 {model_dir}"
+            )
+        shape = shape_from_hf_config(json.loads(config_json.read_text()), Path(model_dir).name)
     elif preset:
         if preset not in PRESETS:
             raise ValueError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
