@@ -10,6 +10,7 @@ stay fp32; the pooled embeddings are returned in fp32)."""
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,7 +132,9 @@ class DualEncoder(torch.nn.Module):
         batches = token_budget_batches([len(rows[i]["input_ids"]) for i in order], batch_size, batch_tokens)
         out = np.zeros((len(texts), 0), dtype=np.float32)
         chunks = []
-        for start, stop in tqdm(batches, desc=f"encode {kind}", disable=not progress, mininterval=5):
+        # a bar on a terminal only: a rule's log (stderr to a file) would keep every frame
+        bar = progress and sys.stderr.isatty()
+        for start, stop in tqdm(batches, desc=f"encode {kind}", disable=not bar, mininterval=5):
             chunks.append((embed or self.embed)(self.pad([rows[i] for i in order[start:stop]])).float().cpu().numpy())
         if chunks:
             stacked = np.concatenate(chunks)

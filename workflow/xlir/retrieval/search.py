@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -177,7 +178,13 @@ def search_pools(
     extra = dict(extra or {})
     relevant = relevant_by_pool(qrels_path, list(pools))
     summary: dict = {"runs": {}, **extra}
-    progress = tqdm(total=len(pools) * len(qids_by_lang), desc=f"{retriever} search", unit="run", mininterval=5)
+    progress = tqdm(  # a bar on a terminal only: a rule's log would keep every frame
+        total=len(pools) * len(qids_by_lang),
+        desc=f"{retriever} search",
+        unit="run",
+        mininterval=5,
+        disable=not sys.stderr.isatty(),
+    )
     with contextlib.ExitStack() as stack:
         staging = stack.enter_context(atomic_dir(out_trec_dir))
         ranks_staging = stack.enter_context(atomic_dir(out_ranks_dir)) if out_ranks_dir else None

@@ -334,6 +334,23 @@ def _optimizer_and_scheduler(
     return optimizer, scheduler
 
 
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def progress_line(batch: dict, total: int, loss: float, lr: float, items: int, steps: int, seconds: float) -> str:
+    """One timed progress line for a rule's log: step, kind, loss, lr, items/s and the time left."""
+    rate = items / seconds if seconds > 0 else 0.0
+    left = (total - batch["step"] - 1) * seconds / steps if steps else 0.0
+    minutes, secs = divmod(int(round(left)), 60)
+    return (
+        f"step {batch['step'] + 1}/{total} ({batch['kind']}) loss {loss:.4f} lr {lr:.2e} "
+        f"{rate:.1f} items/s ETA {minutes}m{secs:02d}s"
+    )
+
+
 def _run_steps(
     encoder: DualEncoder,
     plan: list[dict],
@@ -359,8 +376,16 @@ def _run_steps(
     encoder.train()
     done, rows, before = checkpoints.resume(encoder.backbone, optimizer, scheduler)
     started, paused = time.time(), 0.0
-    progress = tqdm(plan[done:], desc=f"train {name}", mininterval=10, disable=not ctx.is_main, initial=done)
+    # the bar on a terminal; a rule's log (stderr redirected to a file) gets the timed lines below instead
+    progress = tqdm(
+        plan[done:],
+        desc=f"train {name}",
+        mininterval=10,
+        disable=not ctx.is_main or not _stderr_is_terminal(),
+        initial=done,
+    )
     progress.total = len(plan)
+    first, items = done, 0
     for batch in progress:
         queries, passages = batch_texts({**batch, "items": ctx.shard(batch["items"], f"batch {batch['step']}")}, pairs)
         optimizer.zero_grad(set_to_none=True)
@@ -385,9 +410,15 @@ def _run_steps(
             {"step": batch["step"], "kind": batch["kind"], "loss": round(loss.item(), 6), "lr": f"{current_lr:.3e}"}
         )
         progress.set_postfix(loss=f"{loss.item():.3f}")
-        if batch["step"] % 10 == 0:
-            log.info("step %d (%s) loss %.4f lr %.2e", batch["step"], batch["kind"], loss.item(), current_lr)
         done += 1
+        items += len(batch["items"])
+        if batch["step"] % 10 == 0 or done == len(plan):
+            log.info(
+                "%s",
+                progress_line(
+                    batch, len(plan), loss.item(), current_lr, items, done - first, time.time() - started - paused
+                ),
+            )
         signum = stop.requested(ctx) if done < len(plan) else None  # after the last step: the model follows
         if checkpoints.due(done, len(plan)) or (signum and checkpoints.enabled):
             paused_from = time.time()
