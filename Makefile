@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CORES ?= 2
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup study resume test lint bench published-report
+.PHONY: setup study resume test test-fast lint bench published-report
 
 setup:
 	bash scripts/setup.sh
@@ -21,7 +21,11 @@ published-report: setup
 	xlir report --shards studies/lareqa/shards/* --out-dir studies/lareqa/report
 
 test: setup
-	python -m pytest -q
+	python -m pytest -q --durations=15
+
+# the fast tier: no Snakemake, torchrun, Pyserini or browser start-up (tests/conftest.py marks the slow ones)
+test-fast: setup
+	python -m pytest -q -m "not slow"
 
 # ruff (lint + format check, pyproject.toml) and Snakemake's own linter; any finding fails
 lint: setup

@@ -71,3 +71,44 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ test tiers (make test-fast)
+#: modules whose tests start Snakemake, torchrun, Pyserini / Lucene or the whole tiny study
+SLOW_MODULES = {
+    "test_workflow",
+    "test_lr_sweep",
+    "test_large_cluster",
+    "test_readme_commands",
+    "test_config_injection",
+    "test_fault_injection",
+    "test_distributed",
+    "test_plan_time",
+    "test_retrieval",
+    "test_real_benchmarks",
+    "test_evaluate",
+    "test_paper_plan",
+    "test_report_html",
+}
+#: a test elsewhere is slow when its own code starts one of these
+SLOW_CALLS = ("snakemake", "dry_run", "torchrun", "subprocess", "pyserini", "chromium", "assert_renders")
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    import inspect
+
+    module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+    if module in SLOW_MODULES or item.get_closest_marker("integration"):
+        return True
+    try:
+        source = inspect.getsource(item.function)
+    except (OSError, TypeError, AttributeError):
+        return False
+    return any(call in source for call in SLOW_CALLS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests (`make test-fast` runs the others: -m "not slow")."""
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)

@@ -446,6 +446,39 @@ def warnings_section(doc: Document, manifest: dict, results_dir: Path) -> None:
     doc.table(table, collapsed=f"all {len(table)} warnings" if len(table) > 20 else None)
 
 
+def shards_table(doc: Document, manifest: dict) -> None:
+    """A report merged from shards (xlir report --shards): where and how each shard ran."""
+    shards = manifest.get("shards") or []
+    if not shards:
+        return
+    rows = []
+    for shard in shards:
+        machine, times, code = shard.get("machine") or {}, shard.get("times") or {}, shard.get("code") or {}
+        flags = machine.get("cpu_flags") or {}
+        rows.append(
+            {
+                "shard": shard.get("shard"),
+                "kind": shard.get("kind"),
+                "test seeds": ", ".join(map(str, shard.get("seeds") or [])) or "-",
+                "cpu": f"{machine.get('cpu')} ({machine.get('cores')} cores)",
+                "bf16 instructions": "yes" if flags.get("avx512_bf16") or flags.get("amx_bf16") else "no",
+                "train precision": ", ".join(sorted(set((shard.get("precision") or {}).get("train", {}).values())))
+                or "-",
+                "wall s": times.get("wall_s"),
+                "code": f"{(code.get('commit') or '?')[:10]}{' (dirty)' if code.get('dirty') else ''}",
+            }
+        )
+    doc.heading("Shards", 3)
+    doc.para(
+        f"Merged from {len(shards)} shard(s) of study {shards[0].get('study')}, design hash "
+        f"{shards[0].get('design_hash')} (every config value that changes a result; xlir.common.design). "
+        "Within a test shard every variant ran on one machine at one precision, so the paired comparisons "
+        "within a seed share it; across seeds, a difference of machine or precision is part of the seed-level "
+        "variance."
+    )
+    doc.table(pd.DataFrame(rows))
+
+
 def provenance_section(
     doc: Document, study: Study, manifest: dict, measurements: pd.DataFrame, results_dir: Path
 ) -> None:
@@ -459,6 +492,7 @@ def provenance_section(
             "are compared per run below."
         )
         doc.table(diffs)
+    shards_table(doc, manifest)
     timings = provenance.read_timings(results_dir)
     depths = {}
     if not measurements.empty:

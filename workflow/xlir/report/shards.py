@@ -150,7 +150,10 @@ def report_manifest(manifests: list[dict], results: str = "results") -> dict:
         "selection_seeds": next((m.get("selection_seeds") for m in manifests if m.get("selection_seeds")), []),
         "seed_overlap": any(m.get("seed_overlap") for m in manifests),
         "shards": [
-            {k: m.get(k) for k in ("study", "shard", "kind", "design_hash", "seeds", "code", "machine", "times")}
+            {
+                k: m.get(k)
+                for k in ("study", "shard", "kind", "design_hash", "seeds", "code", "machine", "times", "precision")
+            }
             for m in manifests
         ],
     }
