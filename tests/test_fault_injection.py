@@ -291,14 +291,17 @@ def test_a_second_train_on_the_same_outputs_stops_at_once(tiny_model_dir, data, 
 def test_two_snakemake_in_one_directory(tmp_path):
     """Snakemake locks its working directory: a second invocation that would write the same
     outputs is refused while the first runs (the workflow relies on that lock)."""
+    # the job waits for the test's go-ahead, so the first run holds its lock however slowly the second starts
     (tmp_path / "Snakefile").write_text(
-        'rule slow:\n    output: "out.txt"\n    shell: "sleep 4; echo done > {output}"\n'
+        'rule slow:\n    output: "out.txt"\n'
+        '    shell: "for i in $(seq 600); do [ -f release ] && break; sleep 0.2; done; echo done > {output}"\n'
     )
     command = [sys.executable, "-m", "snakemake", "--cores", "1", "out.txt"]
     log = tmp_path / "first.log"
     first = _start(command, log, cwd=tmp_path)
     _wait_for(lambda: any((tmp_path / ".snakemake" / "locks").glob("*")), first, "Snakemake's lock", log)
     second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    (tmp_path / "release").write_text("")
     assert second.returncode != 0 and "cannot be locked" in second.stdout + second.stderr
     first.wait(timeout=120)
     assert first.returncode == 0 and (tmp_path / "out.txt").read_text() == "done\n"
