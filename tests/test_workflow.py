@@ -320,6 +320,33 @@ def test_shards_merge_into_the_report_one_run_gives(finished_workdir, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"training": {"checkpoint_every": 7}},
+        {"translation": {"cache": "elsewhere/mt.sqlite"}},
+        {"threads": {"train": 2, "encode": 2, "search": 2}},
+    ],
+    ids=["checkpoint_every", "mt-cache", "threads"],
+)
+def test_settings_that_change_no_result_retrain_nothing(finished_workdir, change):
+    """Checkpoint frequency, the MT cache's location and thread counts are not params: with
+    --rerun-triggers params input mtime a finished study plans no train (or translate) job."""
+    path = finished_workdir / "config.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    for section, values in change.items():
+        config[section] = {**config.get(section, {}), **values}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    try:
+        dry = snakemake(finished_workdir, "-n", "all", "--rerun-triggers", "params", "input", "mtime")
+    finally:
+        path.write_text(original, encoding="utf-8")
+    counts = job_counts(dry.stdout)
+    assert not {"train", "train_at_selected_lr", "translate", "encode"} & set(counts), dry.stdout[-3000:]
+
+
+@pytest.mark.integration
 def test_changing_one_variant_reruns_only_its_jobs(finished_workdir):
     config = yaml.safe_load((finished_workdir / "config.yaml").read_text())
     config["variants"]["decay-0.8"]["gamma"] = 0.7
@@ -329,6 +356,7 @@ def test_changing_one_variant_reruns_only_its_jobs(finished_workdir):
     per_benchmark = len(tiny_config(finished_workdir)["benchmarks"]) + 1  # and the dev split
     assert counts == {
         "train": 1,
+        "analyze": 1,  # the layer analysis of the retrained run (demo; MIRACL has no parallel probe set)
         "encode": per_benchmark,
         "index_dense": per_benchmark,
         "search_dense": per_benchmark,
