@@ -53,8 +53,9 @@ def _results(tmp_path: Path) -> Path:
     (run / "model").mkdir()
     (run / "model/model.safetensors").write_bytes(b"weights")
     write_json(results / "selection/m/uniform/hybrid.json", {"selected_lr": 1e-5, "variant": "uniform"})
-    (results / "timing/train").mkdir(parents=True)
-    (results / "timing/train/x.tsv").write_text("s\th:m:s\n12.5\t0:00:12\n")
+    (results / "timing/train/m/uniform/hybrid").mkdir(parents=True)
+    (results / "timing/train/m/uniform/hybrid/seed13.tsv").write_text("s\th:m:s\n12.5\t0:00:12\n")
+    (results / "timing/train/m/uniform/hybrid/seed99.tsv").write_text("s\th:m:s\n99\t0:01:39\n")  # not ours
     return results
 
 
@@ -86,7 +87,7 @@ def test_export_copies_the_listed_files_gzips_per_query_and_records_the_machine(
     out = tmp_path / "shards/s/seeds-13"
     manifest = export_shard(_contents(FILES), results, out, tmp_path)
     paths = {f["path"] for f in manifest["files"]}
-    assert "runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz" in paths and "timing/train/x.tsv" in paths
+    assert "runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz" in paths and "timing/train/m/uniform/hybrid/seed13.tsv" in paths
     assert not any("model" in Path(p).parts for p in paths)  # no weights
     text = gzip.open(out / "files/runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz", "rt").read()
     assert text == "qid\tmap\nq1\t0.5\n"

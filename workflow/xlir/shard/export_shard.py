@@ -115,6 +115,11 @@ def job_seconds(results: Path, timing_files: list[str]) -> float:
     return total
 
 
+def run_fragments(runs: list[dict]) -> list[str]:
+    """The path part that names each run in logs/ and timing/ (model/variant/sampling/seedN)."""
+    return [f"/{r['model']}/{r['variant']}/{r['sampling']}/seed{str(r['seed']).removeprefix('seed')}" for r in runs]
+
+
 def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
     """Copy `contents["files"]` (paths below `results`, every one required) and the optional globs
     into `out/files/`, and write `out/manifest.json`. Returns the manifest."""
@@ -145,11 +150,12 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
             else:
                 shutil.copyfile(source, target)
             exported.append({"path": target_rel, "bytes": target.stat().st_size, "sha256": file_sha256(target)})
-        first_log = (
-            min((p.stat().st_mtime for p in (results / "logs").rglob("*.log")), default=started)
-            if (results / "logs").is_dir()
-            else started
-        )
+        own = run_fragments(contents.get("runs", []))
+        logs = sorted((results / "logs").rglob("*.log")) if (results / "logs").is_dir() else []
+        # the shard's own jobs: those of its runs (a results folder may hold an earlier shard's too)
+        own_logs = [p for p in logs if any(f in p.as_posix() for f in own)] or logs
+        first_log = min((p.stat().st_mtime for p in own_logs), default=started)
+        own_timings = [r for r in optional if r.startswith("timing/") and any(f in "/" + r for f in own)]
         design = contents["design"]
         manifest = {
             "format": 1,
@@ -170,8 +176,9 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
             "times": {
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "wall_s": round(started - first_log, 1),
-                "wall_from": "the oldest job log below results/logs to the export",
-                "jobs_s": round(job_seconds(results, [r for r in optional if r.startswith("timing/")]), 1),
+                "wall_from": "the oldest log of the shard's runs' jobs to the export",
+                "jobs_s": round(job_seconds(results, own_timings), 1),
+                "jobs_s_of": "the shard's runs' jobs (Snakemake benchmark files)",
             },
             "files": exported,
         }
