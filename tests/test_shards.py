@@ -87,7 +87,8 @@ def test_export_copies_the_listed_files_gzips_per_query_and_records_the_machine(
     out = tmp_path / "shards/s/seeds-13"
     manifest = export_shard(_contents(FILES), results, out, tmp_path)
     paths = {f["path"] for f in manifest["files"]}
-    assert "runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz" in paths and "timing/train/m/uniform/hybrid/seed13.tsv" in paths
+    assert "runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz" in paths
+    assert "timing/train/m/uniform/hybrid/seed13.tsv" in paths
     assert not any("model" in Path(p).parts for p in paths)  # no weights
     text = gzip.open(out / "files/runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz", "rt").read()
     assert text == "qid\tmap\nq1\t0.5\n"
