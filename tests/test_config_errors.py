@@ -241,11 +241,14 @@ def test_every_problem_is_reported_at_once(default_config, tmp_path):
 
 
 # ------------------------------------------------------------------ through snakemake -n
-def dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+def dry_run(tmp_path: Path, config: dict | None, configfiles: list[Path] | None = None) -> subprocess.CompletedProcess:
+    """`snakemake -n all` in `tmp_path` with `config` written there, or with `configfiles` as given."""
+    if configfiles is None:
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        configfiles = [tmp_path / "config.yaml"]
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "all"]
-        + ["--configfile", str(tmp_path / "config.yaml")],
+        + ["--configfile", *map(str, configfiles)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -333,23 +336,6 @@ def test_a_config_file_that_is_code_is_refused(tmp_path):
         refuse_config_code([path], environ={})
     refuse_config_code([path], environ={"XLIR_ALLOW_YTE": "1"})  # the explicit switch
     refuse_config_code([REPO / "config" / "config.yaml"], environ={})
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(tmp_path),
-            "-n",
-            "--configfile",
-            str(REPO / "config" / "config.yaml"),
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = dry_run(tmp_path, None, configfiles=[REPO / "config" / "config.yaml", path])
     assert done.returncode != 0 and "YTE template" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
