@@ -16,7 +16,7 @@ if not workflow.overwrite_configfiles:
 
 
 # a config file is data, never code (YTE templates are refused: xlir.config_checks)
-from xlir.config_checks import refuse_config_code
+from xlir.common.config_files import refuse_config_code
 
 refuse_config_code([*workflow.overwrite_configfiles, *([] if workflow.overwrite_configfiles else ["config/config.yaml"])])
 

@@ -328,7 +328,7 @@ def test_unclear_values_are_named_before_any_job(default_config, tmp_path, secti
 
 
 def test_a_config_file_that_is_code_is_refused(tmp_path):
-    from xlir.config_checks import refuse_config_code
+    from xlir.common.config_files import refuse_config_code
 
     path = tmp_path / "yte.yaml"
     path.write_text("__use_yte__: true\nseeds: [13]\n", encoding="utf-8")

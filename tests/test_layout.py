@@ -209,9 +209,68 @@ def test_loading_the_workflow_imports_no_torch():
     modules = set()
     for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
         modules |= set(re.findall(r"^\s*from (xlir[\w.]*) import", path.read_text(encoding="utf-8"), re.M))
-    assert "xlir.config_checks" in modules and "xlir.train.options" in modules
+    assert "xlir.config_checks" in modules and "xlir.study" in modules
     code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in sorted(modules))
     code += "print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False", f"torch imported while loading the workflow ({sorted(modules)})"
+
+
+#: config sections whose defaults config/schema.yaml states (`*`: every entry of a mapping)
+DEFAULTED_SECTIONS = [
+    ("training",),
+    ("report",),
+    ("grid",),
+    ("analysis",),
+    ("evaluation",),
+    ("qa",),
+    ("translation",),
+    ("translation", "hf"),
+    ("data",),
+    ("leakage",),
+    ("models", "*"),
+]
+
+
+def test_no_schema_default_is_written_again():
+    """A default lives in config/schema.yaml alone: no package module restates one as
+    `<mapping>.get("<key>", <the schema's default>)` (code reads it with
+    xlir.common.config_files.schema_defaults / with_defaults, or from the validated config)."""
+    from xlir.common.config_files import schema_defaults
+
+    defaults: dict[str, set] = {}
+    for section in DEFAULTED_SECTIONS:
+        for key, value in schema_defaults(*section).items():
+            if value is not None and not isinstance(value, (dict, list)):
+                defaults.setdefault(key, set()).add(repr(value))
+    restated = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"):
+                continue
+            if len(node.args) != 2 or not all(isinstance(arg, ast.Constant) for arg in node.args):
+                continue
+            key, value = node.args[0].value, node.args[1].value
+            if isinstance(key, str) and repr(value) in defaults.get(key, ()):
+                restated.append(f"{path.relative_to(REPO)}:{node.lineno}: .get({key!r}, {value!r})")
+    assert not restated, "schema defaults written again:\n" + "\n".join(restated)
+
+
+def test_config_checks_live_in_the_checker_not_in_the_rule_files():
+    """Every config problem is found by xlir.config_checks (all of them reported at once), none
+    by a `raise` in a rule file that would stop at the first."""
+    raised = []
+    for path in [REPO / "Snakefile", *sorted(RULES.glob("*.smk"))]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"raise \w+\(f?[\"']config key", line):
+                raised.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not raised, "\n".join(raised)
+
+
+def test_the_train_options_defaults_are_the_schemas():
+    from xlir.common.config_files import schema_defaults
+    from xlir.train.options import OPTION_KEYS, TrainOptions
+
+    training = schema_defaults("training")
+    assert TrainOptions().to_dict() == {key: training[key] for key in OPTION_KEYS}

@@ -93,7 +93,10 @@ def test_training_run_writes_everything(tiny_model_dir, tmp_path, variant):
         threads=1,
     )
     assert summary["steps"] == 6
-    assert summary["precision"] == "fp32" and "options" not in summary  # recorded even at the defaults
+    from xlir.model.precision import resolve_precision
+
+    # the schema's default (auto: bf16 on a CPU with bf16 instructions), recorded even at the defaults
+    assert summary["precision"] == resolve_precision("auto", "cpu") and "options" not in summary
     log = read_tsv(out / "log.tsv")
     assert len(log) == 6 and all(math.isfinite(float(r["loss"])) for r in log)
     groups = read_tsv(out / "groups.tsv")

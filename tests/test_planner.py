@@ -27,6 +27,7 @@ pytestmark = [
 
 from tests.test_large_architectures import build_twin  # noqa: E402
 from xlir.cli import main as xlir_main  # noqa: E402
+from xlir.common.config_files import load_config  # noqa: E402
 from xlir.model.encoder import DualEncoder  # noqa: E402
 from xlir.train import plan_memory as planner  # noqa: E402
 from xlir.train.plan_memory import GPUS, PRESETS, Setup, estimate, flops_per_step, recommend, shape_from_hf_config  # noqa: E402
@@ -290,7 +291,7 @@ def test_paper_config_plan():
     import yaml
 
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    rows = planner.study_plan(config, GPUS["h100-80gb"])
+    rows = planner.study_plan(load_config([REPO / "config" / "paper.yaml"]), GPUS["h100-80gb"])
     train_rows = [r for r in rows if not r["variant"].startswith("encode")]
     assert {r["model"] for r in train_rows} == set(config["models"])
     assert all(r["fits"] for r in train_rows), [r for r in train_rows if not r["fits"]]

@@ -1,9 +1,9 @@
-# Everything the rule files share, and nothing else (the grid, path builders, parameter
-# serialisation and the functions the rules call; snakemake --lint wants rules and functions
-# in separate files). The config is parsed here once, when the workflow loads, so a
-# bad variant fails before any job runs; xlir.config_checks then checks what the schema
-# cannot (benchmark languages, model sources, Apertium modes, mirror files) and reports
-# every problem at once, naming its config key.
+# Everything the rule files share, and nothing else (path builders, parameter serialisation and
+# the functions the rules call; snakemake --lint wants rules and functions in separate files).
+# The config is checked and parsed once, when the workflow loads: xlir.config_checks reports
+# every problem at once, naming its config key (the schema's checks, the study's, the file
+# system's and the installed tools'), and xlir.study.StudyConfig holds what the config says about
+# the study (variant specs, the lr sweep, seeds, the grid, benchmark cutoffs) for every rule.
 import os
 import re
 import json
@@ -15,8 +15,8 @@ import yaml
 from xlir.config_checks import check_config as _check_config
 from xlir.train.plan_memory import job_resources as _planned_resources
 from xlir.train.options import OPTION_KEYS as _OPTION_KEYS, TrainOptions as _TrainOptions
-from xlir.train.variants import parse_variant
-from xlir.train.lr_sweep import SweepConfig, sweep_runs as _sweep_runs, training_overrides as _training_overrides
+from xlir.train.lr_sweep import training_overrides as _training_overrides
+from xlir.study import DEV as STUDY_DEV, StudyConfig
 from xlir.common.design import design_config as _design_config
 
 RESULTS = "results"
@@ -25,11 +25,6 @@ DESIGN_CONFIG = _design_config(config)
 RESOURCES = "resources"
 #: SHA-256 of every MIRACL file, recorded at its first fetch and checked at every later one
 MIRACL_PINS = f"{RESOURCES}/checksums/miracl.json"
-MODELS = list(config["models"])
-VARIANTS = list(config["variants"])
-SAMPLINGS = list(config["samplings"])
-SEEDS = [int(s) for s in config["seeds"]]
-BENCHMARKS = list(config["benchmarks"])
 
 
 def _deploys_with_conda():
@@ -46,70 +41,42 @@ for _warning in CONFIG_WARNINGS:
     print(f"xlir config warning: {_warning}", file=sys.stderr)
 
 
-#: every configured variant parsed once, at the edge (xlir.train.variants); errors name the variant and key
-VARIANT_SPECS = {name: parse_variant({"name": name, **spec}) for name, spec in config["variants"].items()}
-
-
-
-def _resolve_matched_controls(specs):
-    """A uniform control with `match_mean_lr_of: <variant>` carries that decay / grow variant's
-    config, so its train job can weight the profile's multipliers by the model's parameters."""
-    for name, spec in list(specs.items()):
-        target = spec.match_mean_lr_of
-        if target is None:
-            continue
-        if target not in specs or specs[target].kind not in ("decay", "grow"):
-            raise ValueError(f"config key variants.{name}.match_mean_lr_of: '{target}' is not a decay or grow "
-                             f"variant of this config ({', '.join(n for n, s in specs.items() if s.kind in ('decay', 'grow'))})")
-        specs[name] = parse_variant({**spec.to_dict(), "matched": specs[target].to_dict()})
-    return specs
-
-
-VARIANT_SPECS = _resolve_matched_controls(VARIANT_SPECS)
+#: the study the config describes, parsed once at the edge (xlir.study): variant specs with their
+#: matched controls resolved, the lr sweep and its runs, seeds, the grid, benchmark cutoffs
+STUDY = StudyConfig.from_config(config)
+MODELS = STUDY.models
+VARIANTS = STUDY.variants
+SAMPLINGS = STUDY.samplings
+SEEDS = STUDY.seeds
+BENCHMARKS = STUDY.benchmarks
+VARIANT_SPECS = STUDY.variant_specs
 # The learning-rate sweep (training.lr_sweep; xlir.train.lr_sweep): every swept variant trains
 # once per grid lr as run `<variant>.lr<lr>`, on the selection seeds, evaluated on the dev split
 # only; rule select_lr picks the lr and every test seed trains once at it (rule
 # train_at_selected_lr). A mean-lr-matched control is not swept: it follows its target's selection.
 # With selection_from, rule import_selection reads an earlier selection shard's choice instead.
-LR_SWEEP = SweepConfig.from_config(config["training"].get("lr_sweep"))
-#: the controls that take their target's selection (match_mean_lr_of a swept variant)
-FOLLOWER_VARIANTS = [v for v, spec in VARIANT_SPECS.items()
-                     if spec.match_mean_lr_of and LR_SWEEP.grid(VARIANT_SPECS[spec.match_mean_lr_of])]
-#: the variants that select their own lr on the dev split
-SWEEP_VARIANTS = [v for v, spec in VARIANT_SPECS.items() if LR_SWEEP.grid(spec) and v not in FOLLOWER_VARIANTS]
-#: every variant whose test runs train at a selected lr (swept ones and their followers)
-SWEPT_VARIANTS = [v for v in VARIANTS if v in SWEEP_VARIANTS or v in FOLLOWER_VARIANTS]
-SWEEP_RUNS = ({} if LR_SWEEP.selection_from else
-              _sweep_runs({v: VARIANT_SPECS[v] for v in SWEEP_VARIANTS}, LR_SWEEP))  # {sweep run: (variant, lr)}
-for _run in SWEEP_RUNS:
-    if _run in VARIANT_SPECS:
-        raise ValueError(f"config key variants.{_run}: the name is taken by the lr sweep of variant "
-                         f"'{SWEEP_RUNS[_run][0]}' (training.lr_sweep); rename the variant")
+LR_SWEEP = STUDY.lr_sweep
+FOLLOWER_VARIANTS = STUDY.follower_variants
+SWEEP_VARIANTS = STUDY.sweep_variants
+SWEPT_VARIANTS = STUDY.swept_variants
+SWEEP_RUNS = STUDY.sweep_runs  # {sweep run: (variant, lr)}
 # the selection seeds (training.lr_sweep.seeds), disjoint from the test seeds unless
 # allow_seed_overlap: then a swept variant's run of a shared seed is its selected sweep run
 # (rule link_selected_run); every other test run trains once, at the selected lr
-SELECTION_SEEDS = LR_SWEEP.selection_seeds(SEEDS)
-SEED_OVERLAP = any(s in SEEDS for s in SELECTION_SEEDS)
-LINKED_SEEDS = [s for s in SEEDS if s in SELECTION_SEEDS] if not LR_SWEEP.selection_from else []
-SELECTED_LR_SEEDS = [s for s in SEEDS if s not in LINKED_SEEDS]
-#: the specs of what rule `train` trains (configured variants and sweep runs, by name)
-TRAIN_SPECS = {
-    **VARIANT_SPECS,
-    **{run: parse_variant({**VARIANT_SPECS[v].to_dict(), "name": run}) for run, (v, _) in SWEEP_RUNS.items()},
-}
-#: the names rule `train` trains (the variants not swept and every sweep run)
-TRAINED_VARIANTS = [v for v in VARIANTS if v not in SWEPT_VARIANTS] + list(SWEEP_RUNS)
+SELECTION_SEEDS = STUDY.selection_seeds
+SEED_OVERLAP = STUDY.seed_overlap
+LINKED_SEEDS = STUDY.linked_seeds
+SELECTED_LR_SEEDS = STUDY.selected_lr_seeds
+TRAIN_SPECS = STUDY.train_specs
+TRAINED_VARIANTS = STUDY.trained_variants
 MT_LANGS = list(config["translation"]["languages"])
 TRAIN_LANGS = list(config["training"]["languages"])
 # the training languages machine translation fills (where a source pair lacks them)
 TRAIN_MT_LANGS = [lang for lang in TRAIN_LANGS if lang in MT_LANGS and lang != "en"]
 QA_SOURCE = config["qa"]["source"]
 # the dev split of the training source, evaluated like a benchmark (never an evaluation benchmark)
-DEV = "dev"
-DEV_SPLIT = config["qa"]["dev"]["fraction"] > 0
-if LR_SWEEP.active and not DEV_SPLIT:
-    raise ValueError("config key training.lr_sweep: a learning-rate sweep selects on the dev split, but "
-                     "qa.dev.fraction is 0 (no dev split); set qa.dev.fraction > 0 or empty the sweep's grids")
+DEV = STUDY_DEV
+DEV_SPLIT = STUDY.dev_split
 # the training pairs every run learns from: with leakage.drop_overlapping_pairs, those left after
 # dropping the pairs that overlap an evaluation text (rule drop_overlapping_pairs)
 TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
@@ -117,38 +84,6 @@ TRAIN_PAIRS = (f"{RESULTS}/data/train/pairs.zeroshot.jsonl" if config["leakage"]
 # the dev pairs model selection reads, filtered the same way
 DEV_PAIRS = (f"{RESULTS}/data/dev/pairs.zeroshot.jsonl" if config["leakage"]["drop_overlapping_pairs"]
              else f"{RESULTS}/data/dev/pairs.jsonl")
-
-_MODEL_DEFAULTS = {"pooling": "mean", "max_length": 128, "encode_max_length": None, "encode_batch_size": 64,
-                   "encode_batch_tokens": 2048,
-                   "encode_precision": "auto", "encode_engine": "auto", "device": "cpu",
-                   "hub_id": None, "revision": None, "path": None}
-
-
-def _check_training_source():
-    """The evaluation benchmarks are never a training source in the same run."""
-    kind, dataset = QA_SOURCE["kind"], QA_SOURCE.get("dataset")
-    for name, spec in config["benchmarks"].items():
-        if kind == "lareqa" and spec["kind"] == "lareqa" and spec.get("dataset") == dataset:
-            raise ValueError(f"config key qa.source: the training source {dataset} is also evaluation benchmark "
-                             f"'{name}' (benchmarks.{name}.dataset); a zero-shot study trains on one and "
-                             "evaluates on the other")
-        if kind == "squad" and dataset in ("squad-v1.1-dev", "squad-v2.0-dev") and spec.get("dataset") == "xquad-r":
-            raise ValueError(f"config key qa.source.dataset: {dataset} holds XQuAD's source paragraphs (XQuAD is "
-                             f"translated from SQuAD v1.1 dev), and benchmarks.{name} is XQuAD-R; train on a "
-                             "SQuAD train split instead")
-    if kind in ("jsonl",) and not QA_SOURCE.get("path"):
-        raise ValueError("config key qa.source.path: kind 'jsonl' needs the path of its file")
-    if kind in ("lareqa", "squad") and not QA_SOURCE.get("path") and not QA_SOURCE.get("dataset"):
-        raise ValueError(f"config key qa.source.dataset: kind '{kind}' needs a dataset (or qa.source.path)")
-    if kind == "lareqa" and not QA_SOURCE.get("languages"):
-        raise ValueError("config key qa.source.languages: kind 'lareqa' needs the languages to read")
-    if DEV in config["benchmarks"]:
-        raise ValueError(f"config key benchmarks.{DEV}: the name '{DEV}' is the training source's dev split")
-
-
-_check_training_source()
-
-
 
 def qa_source_path():
     """The source's file or folder: qa.source.path, else the folder rule fetch_qa fills; None
@@ -162,9 +97,7 @@ def qa_source_path():
 
 def benchmark_spec(benchmark):
     """A benchmark's config; the dev split's is built here (its languages: the training languages)."""
-    if benchmark == DEV:
-        return {"kind": "dev", "languages": TRAIN_LANGS}
-    return config["benchmarks"][benchmark]
+    return STUDY.benchmark(benchmark)
 
 
 def _alternatives(names):
@@ -175,7 +108,7 @@ def _alternatives(names):
 
 
 def model_cfg(model):
-    return {**_MODEL_DEFAULTS, **config["models"][model]}
+    return STUDY.model(model)
 
 
 def encode_length(model):
@@ -210,20 +143,7 @@ def translation_cache(lang):
 
 def grid_cells():
     """(model, variant, sampling, seed) of every fine-tuning run."""
-    grid = config["grid"]
-    if grid["baseline_variant"] not in config["variants"]:
-        raise ValueError(f"config key grid.baseline_variant: '{grid['baseline_variant']}' is not a variant")
-    if grid["main_sampling"] not in config["samplings"]:
-        raise ValueError(f"config key grid.main_sampling: '{grid['main_sampling']}' is not a sampling")
-    cells = []
-    for model in MODELS:
-        for seed in SEEDS:
-            for variant in VARIANTS:
-                for sampling in SAMPLINGS:
-                    if (grid["full_product"] or sampling == grid["main_sampling"]
-                            or variant == grid["baseline_variant"]):
-                        cells.append((model, variant, sampling, seed))
-    return cells
+    return STUDY.grid_cells()
 
 
 def run_dir(model, variant, sampling, seed):
@@ -254,9 +174,6 @@ def benchmark_raw_dir(benchmark):
         return f"{RESULTS}/benchmarks/{benchmark}/raw"
     if spec.get("folder"):
         return spec["folder"]
-    if spec["kind"] == "lareqa" and not spec.get("dataset"):
-        raise ValueError(f"config key benchmarks.{benchmark}.dataset is required for kind 'lareqa' "
-                         "(xquad-r or mlqa-r) unless benchmarks.{benchmark}.folder is set")
     return f"{RESOURCES}/benchmarks/{benchmark}"
 
 
@@ -302,12 +219,7 @@ def mt_backend():
 
 def benchmark_cutoffs(benchmark):
     """Recall@k and nDCG@k cutoffs: the benchmark's own, else the kind's (MIRACL: nDCG@10, R@100)."""
-    spec = benchmark_spec(benchmark)
-    if spec["kind"] == "miracl":
-        defaults = {"recall_k": [100], "ndcg_k": [10]}
-    else:
-        defaults = {"recall_k": config["evaluation"]["recall_k"], "ndcg_k": []}
-    return {key: spec.get(key, value) for key, value in defaults.items()}
+    return STUDY.cutoffs(benchmark)
 
 
 RUN = f"{RESULTS}/runs/{{model}}/{{variant}}/{{sampling}}/seed{{seed}}/{{benchmark}}"
@@ -326,13 +238,10 @@ PREPARED_QRELS = prepared("{benchmark}", "qrels.tsv")
 
 def depth_options(benchmark, retriever):
     """--depth (ranking depth; none = the whole pool) and --trec-depth for one search."""
-    spec, evaluation = benchmark_spec(benchmark), config["evaluation"]
-    depth = spec.get("depth", evaluation["bm25_depth"] if retriever == "bm25" else evaluation["depth"])
-    if spec["kind"] == "miracl" and depth is None:
-        depth = 100  # MIRACL corpora hold millions of passages; 2CR ranks the top 100
-    words = ["--depth", int(depth)] if depth else []
-    if evaluation["trec_depth"]:
-        words += ["--trec-depth", int(evaluation["trec_depth"])]
+    depth = STUDY.search_depth(benchmark, retriever)
+    words = ["--depth", depth] if depth else []
+    if config["evaluation"]["trec_depth"]:
+        words += ["--trec-depth", int(config["evaluation"]["trec_depth"])]
     return shell_words(*words)
 
 
@@ -414,11 +323,7 @@ def train_gpus(model):
 def sweep_cells():
     """(model, variant, sampling) of every grid cell whose variant trains at a selected lr (swept
     variants and their followers), in grid order."""
-    cells = []
-    for model, variant, sampling, _ in grid_cells():
-        if variant in SWEPT_VARIANTS and (model, variant, sampling) not in cells:
-            cells.append((model, variant, sampling))
-    return cells
+    return STUDY.sweep_cells()
 
 
 def selection_file(model, variant, sampling):
@@ -439,24 +344,15 @@ def sweep_members(model, variant, sampling):
 
 
 def followed_selection(model, variant, sampling):
-    """A mean-lr-matched control follows its target's selection (same model and sampling)."""
-    target = VARIANT_SPECS[variant].match_mean_lr_of
-    if target is None:
-        return []
-    if (model, target, sampling) not in sweep_cells() or target not in SWEEP_VARIANTS:
-        raise ValueError(f"config key variants.{variant}.match_mean_lr_of: with training.lr_sweep the control "
-                         f"takes the lr '{target}' selects, but '{target}' is not swept under model '{model}' "
-                         f"and sampling '{sampling}' (grid)")
-    return [selection_file(model, target, sampling)]
+    """A mean-lr-matched control follows its target's selection (same model and sampling;
+    xlir.study checks at load that the target is swept there)."""
+    target = STUDY.followed_variant(variant)
+    return [] if target is None else [selection_file(model, target, sampling)]
 
 
 def sweep_outputs():
     """Every cell's selection (and through it every sweep run's dev metrics)."""
     return [selection_file(*cell) for cell in sweep_cells()]
-
-
-for _cell in sweep_cells():  # fail at load, not in a job
-    followed_selection(*_cell)
 
 
 # ------------------------------------------------------------------ report

@@ -25,9 +25,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from xlir.benchmarks.miracl import MIRACL_LANGUAGES
+from xlir.common.config_files import with_defaults
 from xlir.common.hub import hub_cache_dir, hub_model_cached
 from xlir.common.lareqa_files import LAREQA_SOURCES
 from xlir.data.translate.apertium import DEFAULT_MODES, package_for_mode
+from xlir.study import problems as study_problems
 from xlir.train.variants import parse_variant
 
 _MIRACL_TOPICS = "miracl/miracl-v1.0-{lang}/topics/topics.miracl-v1.0-{lang}-{split}.tsv"
@@ -43,30 +45,6 @@ class ConfigError(ValueError):
         super().__init__(f"the config has {len(self.problems)} problem(s), found before any job ran:\n{lines}")
 
 
-#: the environment switch that lets a config file be a YTE template (Snakemake then runs its code)
-ALLOW_YTE = "XLIR_ALLOW_YTE"
-
-
-def refuse_config_code(paths: list[str | Path], environ: Mapping[str, str] | None = None) -> None:
-    """A config file is data: one that asks Snakemake to evaluate it as a YTE template
-    (`__use_yte__: true`, which runs Python while the config loads) is refused, naming the file,
-    unless the environment sets XLIR_ALLOW_YTE=1 (the config is then trusted code)."""
-    environ = os.environ if environ is None else environ
-    if environ.get(ALLOW_YTE) == "1":
-        return
-    for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if "__use_yte__" in text:
-            raise ValueError(
-                f"config file {path}: '__use_yte__' makes Snakemake evaluate the file as a YTE template, which runs "
-                f"Python code; xlir refuses config files that are code. Remove the key, or set {ALLOW_YTE}=1 if you "
-                "trust the file"
-            )
-
-
 def lareqa_languages(dataset: str) -> list[str]:
     return sorted(LAREQA_SOURCES[dataset]["sha256"]) if dataset in LAREQA_SOURCES else []
 
@@ -74,7 +52,7 @@ def lareqa_languages(dataset: str) -> list[str]:
 def network_off(config: Mapping, environ: Mapping[str, str] | None = None) -> str | None:
     """Why the config keeps the workflow off the network (None: it may download)."""
     environ = os.environ if environ is None else environ
-    if not config.get("data", {}).get("download", False):
+    if not with_defaults(config.get("data"), "data")["download"]:
         return "the network is off (data.download: false)"
     if str(environ.get("HF_HUB_OFFLINE", "")).lower() in _TRUE:
         return f"the network is off (environment HF_HUB_OFFLINE={environ['HF_HUB_OFFLINE']})"
@@ -131,6 +109,12 @@ class _Checker:
                 parse_variant({"name": name, **(spec or {})})
             except ValueError as error:
                 self.bad(f"variants.{name}", str(error))
+
+    def study(self) -> None:
+        """What makes the study itself impossible (matched controls, the grid, the lr sweep, the
+        training source against the benchmarks): `xlir.study.problems`."""
+        for key, message in study_problems(self.config):
+            self.bad(key, message)
 
     # -- numbers and report keys ------------------------------------------------------
     def finite_numbers(self, value, key: str) -> None:
@@ -305,7 +289,7 @@ class _Checker:
             self._references(t["references"], sorted(set(t.get("languages") or []) - {"en"}))
         if not needed:
             return
-        if t.get("backend", "apertium") == "apertium":
+        if with_defaults(t, "translation")["backend"] == "apertium":
             self._apertium(t, sorted(needed))
         else:
             self._huggingface(t.get("hf") or {})
@@ -415,6 +399,7 @@ def check_config(
     checker.finite_numbers(config, "")
     checker.report_keys()
     checker.variants()
+    checker.study()
     checker.models()
     checker.benchmarks()
     checker.qa_source()

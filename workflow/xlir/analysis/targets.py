@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from xlir.common.config_files import with_defaults
+
 #: what `xlir analyze` writes in a run's analysis folder
 OUTPUTS = ("layers.tsv", "alignment_pairs.tsv", "update_size.tsv", "summary.json")
 #: benchmark kinds whose questions are parallel across languages
 PARALLEL_KINDS = ("demo", "lareqa", "dev")
-#: the probe set when the config says nothing (there is no `analysis` config key yet)
-PROBE_DEFAULTS = {"probe_size": 200, "probe_seed": 0}
 
 
 def probe_settings(config: Mapping) -> dict:
-    """probe_size and probe_seed: `analysis.<key>` of the config where present, else the defaults."""
-    return {**PROBE_DEFAULTS, **{k: v for k, v in (config.get("analysis") or {}).items() if k in PROBE_DEFAULTS}}
+    """probe_size and probe_seed: `analysis.<key>` of the config, else config/schema.yaml's default."""
+    settings = with_defaults(config.get("analysis"), "analysis")
+    return {"probe_size": settings["probe_size"], "probe_seed": settings["probe_seed"]}
 
 
 def analysis_benchmarks(specs: Mapping[str, Mapping]) -> list[str]:

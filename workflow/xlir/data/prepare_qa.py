@@ -18,6 +18,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from xlir.common.config_files import with_defaults
 from xlir.common.io import InputError, atomic_open, get_logger, write_json, write_jsonl
 from xlir.data.sources import SOURCE_KINDS
 
@@ -37,7 +38,7 @@ def load_source(qa: dict, source_path: Path | None, allow_network: bool = False)
             corpus_dir,
             qa.get("exclude_categories"),
             qa.get("max_pairs_per_category"),
-            qa.get("seed", 0),
+            with_defaults(qa, "qa")["seed"],
             skipped if qa.get("skip_malformed") else None,
         )
         return as_source_pairs(pairs), skipped
@@ -171,7 +172,7 @@ def prepare_qa(
 ) -> dict:
     """Read, cap and split the source; write the four outputs (see the module docstring)."""
     source = qa.get("source") or {"kind": "chatterbot"}
-    seed = int(qa.get("seed", 0))
+    seed = int(with_defaults(qa, "qa")["seed"])
     pairs, skipped = load_source(qa, source_path, allow_network)
     if not pairs:
         raise InputError(f"config key qa.source: the {source.get('kind')} source gave no QA pairs")

@@ -103,6 +103,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from xlir.common.config_files import schema_defaults
 from xlir.common.io import InputError, atomic_open, get_logger
 from xlir.report.aggregate import read_csv_with_columns
 from xlir.report.grid import KEY_COLUMNS, SETTINGS, Run, Study, aggregate_name, higher_is_better, metric_order
@@ -196,8 +197,10 @@ POWER_COLUMNS = [
 ]
 COLUMNS = REQUIRED_COLUMNS + POWER_COLUMNS
 OUTCOMES = ("better", "worse", "equivalent", "inconclusive")
-DEFAULT_POWER = 0.8  # report.power
-DEFAULT_MIN_EFFECT = 0.01  # report.min_effect: in the units of the headline metric (mAP, nDCG@k, recall@k)
+#: report.power and report.min_effect (in the units of the headline metric) when a table lacks them:
+#: config/schema.yaml's defaults
+DEFAULT_POWER = schema_defaults("report")["power"]
+DEFAULT_MIN_EFFECT = schema_defaults("report")["min_effect"]
 RESOLUTION_FACTOR = 10.0  # the smallest attainable Holm p must be at most alpha / this
 
 
@@ -536,7 +539,7 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         "boot_ci_low": result.boot_ci_low,
                         "boot_ci_high": result.boot_ci_high,
                         "min_effect": 0.0 if metric == "rank_distance" else settings["min_effect"],
-                        "power_target": settings.get("power", DEFAULT_POWER),
+                        "power_target": settings["power"],
                         "_boot_samples": result.boot_samples,
                     }
                 )
@@ -683,12 +686,12 @@ def row_power(row: pd.Series) -> tuple[float, float, float, float, float]:
 def comparison_settings(study: Study) -> dict:
     cfg = study.report_cfg
     settings = {
-        "bootstrap_samples": int(cfg.get("bootstrap_samples", 2000)),
-        "permutations": int(cfg.get("permutations", 2000)),
-        "alpha": float(cfg.get("alpha", 0.05)),
-        "seed": int(cfg.get("seed", 0)),
-        "min_effect": float(cfg.get("min_effect", DEFAULT_MIN_EFFECT)),
-        "power": float(cfg.get("power", DEFAULT_POWER)),
+        "bootstrap_samples": int(cfg["bootstrap_samples"]),
+        "permutations": int(cfg["permutations"]),
+        "alpha": float(cfg["alpha"]),
+        "seed": int(cfg["seed"]),
+        "min_effect": float(cfg["min_effect"]),
+        "power": float(cfg["power"]),
     }
     if not 0 < settings["power"] < 1:
         raise InputError(f"config key report.power: expected a probability in (0, 1), got {settings['power']}")

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from xlir.common.config_files import with_defaults
 from xlir.common.io import InputError, fingerprint
 from xlir.train.variants import VariantSpec, parse_variant
 
@@ -97,11 +98,12 @@ class Study:
     def __init__(self, manifest: dict) -> None:
         self.manifest = manifest
         self.config: dict = manifest["config"]
-        grid = self.config.get("grid", {})
-        self.baseline = grid.get("baseline_variant", "uniform")
-        self.main_sampling = grid.get("main_sampling", "hybrid")
-        self.report_cfg: dict = self.config.get("report", {}) or {}
-        self.alpha = float(self.report_cfg.get("alpha", 0.05))
+        grid = with_defaults(self.config.get("grid"), "grid")
+        self.baseline = grid["baseline_variant"]
+        self.main_sampling = grid["main_sampling"]
+        #: report settings over config/schema.yaml's defaults (a manifest's config may be partial)
+        self.report_cfg: dict = with_defaults(self.config.get("report"), "report")
+        self.alpha = float(self.report_cfg["alpha"])
         self.training_languages = list(self.config.get("training", {}).get("languages", []))
         self.benchmarks = list(manifest["benchmarks"])
         self.runs = runs_of(manifest)

@@ -568,7 +568,7 @@ def method_section(doc: Document, comparisons: pd.DataFrame, study: Study) -> No
             "the sd of the per-seed Δ and the question variance, the difference the t-test (seeds - 1 df) finds "
             "with the report's power at alpha / Holm family size (Holm's strictest step), and the seeds that would "
             "detect the minimum effect or establish equivalence within it (question variance held fixed).",
-            f"Random numbers: numpy PCG64 seeded from report.seed ({study.report_cfg.get('seed', 0)}) and the "
+            f"Random numbers: numpy PCG64 seeded from report.seed ({study.report_cfg['seed']}) and the "
             "comparison's name, so every number is reproducible.",
         ]
     )

@@ -58,12 +58,14 @@ def fix_mmap_threshold() -> bool:
 def _steps(model_dir: Path, setup: dict, batch: int, length: int, steps: int) -> None:
     import torch
 
+    from xlir.common.config_files import schema_defaults
     from xlir.model.encoder import DualEncoder
     from xlir.train import scaling
     from xlir.train.contrastive import contrastive_step
     from xlir.train.options import enable_gradient_checkpointing, make_optimizer
     from xlir.train.variants import parse_variant
 
+    training = schema_defaults("training")  # what a setup leaves out: the config's defaults
     words = "the capital of france is paris and plants use photosynthesis to make food from water".split()
     texts = [" ".join(words[(i + j) % len(words)] for j in range(4 * length)) for i in range(batch)]
     torch.manual_seed(0)
@@ -72,10 +74,10 @@ def _steps(model_dir: Path, setup: dict, batch: int, length: int, steps: int) ->
         enable_gradient_checkpointing(encoder.backbone)
     spec = parse_variant(setup.get("variant", {"name": "uniform", "kind": "uniform"}))
     encoder.backbone = scaling.prepare_model_for_variant(
-        encoder.backbone, spec, bool(setup.get("freeze_word_embeddings", True))
+        encoder.backbone, spec, bool(setup.get("freeze_word_embeddings", training["freeze_word_embeddings"]))
     )
     groups = scaling.build_param_groups(encoder.backbone, spec, 1e-4, 0.01)
-    optimizer = make_optimizer(groups, setup.get("optimizer", "adamw"), 1e-4, 0.01)
+    optimizer = make_optimizer(groups, setup.get("optimizer", training["optimizer"]), 1e-4, 0.01)
     tokens = encoder.tokenize(texts[:1], "query")["input_ids"].shape[1]
     if tokens != length:
         raise RuntimeError(f"texts tokenize to {tokens} tokens, not the {length} asked for")

@@ -1,12 +1,12 @@
 """The memory and distribution switches of a training job, checked in one place.
 
 Every switch is a key of the config's `training` section (overridable per model
-under `models.<name>.training`); the defaults reproduce the plain single-process
-fp32 loop:
+under `models.<name>.training`). The defaults are config/schema.yaml's (the one place they are
+written; read here with `xlir.common.config_files.schema_defaults`):
 
 | key | values | default | effect |
 |---|---|---|---|
-| `precision` | fp32, bf16, auto | fp32 | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device or CPU with bf16 instructions, fp32 elsewhere (`xlir.model.precision`; the config's default is auto) |
+| `precision` | fp32, bf16, auto | auto | bf16: forward under bf16 autocast (fp32 master weights); auto: bf16 on a CUDA device or CPU with bf16 instructions, fp32 elsewhere (`xlir.model.precision`) |
 | `gradient_checkpointing` | bool | false | recompute each block's activations in the backward pass (non-reentrant) |
 | `grad_cache_chunk_size` | null or int >= 1 | null | GradCache: embed the batch in sub-batches of this size without a graph, take the loss over the whole batch, then re-encode each sub-batch with its cached gradient |
 | `optimizer` | adamw, adamw_fused, adamw_8bit | adamw | torch AdamW; its fused kernel; bitsandbytes' 8-bit AdamW (where installed) |
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from xlir.common.config_files import schema_defaults
 from xlir.model.precision import PRECISIONS
 
 if TYPE_CHECKING:  # torch is imported where it runs: loading the workflow (common.smk) imports no torch
@@ -28,20 +29,20 @@ if TYPE_CHECKING:  # torch is imported where it runs: loading the workflow (comm
 
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit")
 STRATEGIES = ("ddp", "fsdp")
+#: the schema's defaults of the `training` section
+_DEFAULT = schema_defaults("training")
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    # fp32 for direct calls (tests compare runs to 1e-5); the workflow always passes the config's
-    # training.precision (schema default: auto), so the study never relies on this default
-    precision: str = "fp32"
-    gradient_checkpointing: bool = False
-    grad_cache_chunk_size: int | None = None
-    optimizer: str = "adamw"
-    strategy: str = "ddp"
-    nproc_per_node: int = 1
-    checkpoint_every: int = 100
-    length_bucket_call_tokens: int | None = 100
+    precision: str = _DEFAULT["precision"]
+    gradient_checkpointing: bool = _DEFAULT["gradient_checkpointing"]
+    grad_cache_chunk_size: int | None = _DEFAULT["grad_cache_chunk_size"]
+    optimizer: str = _DEFAULT["optimizer"]
+    strategy: str = _DEFAULT["strategy"]
+    nproc_per_node: int = _DEFAULT["nproc_per_node"]
+    checkpoint_every: int = _DEFAULT["checkpoint_every"]
+    length_bucket_call_tokens: int | None = _DEFAULT["length_bucket_call_tokens"]
 
     def to_dict(self) -> dict:
         return asdict(self)

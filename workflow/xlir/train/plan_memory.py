@@ -44,8 +44,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from xlir.train.lr_sweep import SweepConfig
-from xlir.train.variants import DEFAULT_LORA_DROPOUT, VariantSpec, parse_variant
+from xlir.common.config_files import with_defaults
+from xlir.train.variants import DEFAULT_LORA_DROPOUT, VariantSpec
 
 GIB = 1024**3
 
@@ -518,25 +518,26 @@ def study_plan(config: dict, gpu: GPU, *, mfu: float = 0.35, headroom: float = 0
     whether it fits, the recommendation, time per step, GPU-hours per training job and in all.
     A swept variant (training.lr_sweep) trains once per grid lr and selection seed in every cell, then
     once per test seed at the selected lr (`_training_jobs`)."""
-    training = config.get("training", {})
-    sweep = SweepConfig.from_config(training.get("lr_sweep"))
-    variants = {name: parse_variant({"name": name, **vcfg}) for name, vcfg in config["variants"].items()}
-    cells = _grid_cells(config)
+    from xlir.study import StudyConfig
+
+    study = StudyConfig.from_config(config)
+    training = config["training"]
+    cells = study.grid_cells()
     rows = []
     for model, model_cfg in config["models"].items():
         shape = shape_for_model_config(model, model_cfg)
         if shape is None:
             rows.append({"model": model, "variant": "*", "note": "unknown shape (no preset, no local config.json)"})
             continue
-        for variant, spec in variants.items():
-            lr_points = max(1, len(sweep.grid(spec)))
-            jobs = _training_jobs(cells, model, variant, spec, variants, sweep, list(config.get("seeds", [13])))
+        for variant, spec in study.variant_specs.items():
+            lr_points = max(1, len(study.lr_sweep.grid(spec)))
+            jobs = _training_jobs(study, cells, model, variant)
             if not jobs:
                 continue
             setup = job_setup(model_cfg, training, spec)
             est = estimate(shape, setup)
             rec = recommend(shape, setup, gpu, max_gpus=max_gpus, headroom=headroom, mfu=mfu)
-            steps = int(training.get("steps", 60))
+            steps = int(training["steps"])
             step_s = est.seconds_per_step(gpu, mfu)
             gpu_hours = steps * step_s * setup.nproc / 3600.0
             rows.append(
@@ -568,25 +569,26 @@ def job_setup(model_cfg: dict, training: dict, variant: VariantSpec) -> Setup:
     """The Setup of one training job: the config's `training` section, the model's overrides
     (`models.<name>.training`) and its max_length, the variant's LoRA rank."""
     keys = ("precision", "gradient_checkpointing", "grad_cache_chunk_size", "optimizer", "strategy", "nproc_per_node")
-    opts = {**{k: training.get(k) for k in keys}, **(model_cfg.get("training") or {})}
-    length = int(model_cfg.get("max_length", 128))
-    precision = opts.get("precision") or "fp32"
-    device = str(model_cfg.get("device", "cpu"))
+    training, model_cfg = with_defaults(training, "training"), with_defaults(model_cfg, "models", "*")
+    opts = {**{k: training[k] for k in keys}, **model_cfg["training"]}
+    length = int(model_cfg["max_length"])
+    precision = opts["precision"]
+    device = str(model_cfg["device"])
     if precision == "auto":
         precision = "bf16" if device.startswith("cuda") else "fp32"
     return Setup(
-        batch_size=int(training.get("batch_size", 32)),
+        batch_size=int(training["batch_size"]),
         query_length=length,
         passage_length=length,
         precision=precision,
-        gradient_checkpointing=bool(opts.get("gradient_checkpointing")),
-        grad_cache_chunk_size=opts.get("grad_cache_chunk_size"),
+        gradient_checkpointing=bool(opts["gradient_checkpointing"]),
+        grad_cache_chunk_size=opts["grad_cache_chunk_size"],
         lora_rank=variant.rank if variant.is_lora else None,
         lora_dropout=variant.dropout if variant.is_lora else DEFAULT_LORA_DROPOUT,
-        freeze_word_embeddings=bool(training.get("freeze_word_embeddings", True)),
-        optimizer=opts.get("optimizer") or "adamw",
-        nproc=int(opts.get("nproc_per_node") or 1),
-        strategy=opts.get("strategy") or "ddp",
+        freeze_word_embeddings=bool(training["freeze_word_embeddings"]),
+        optimizer=opts["optimizer"],
+        nproc=int(opts["nproc_per_node"]),
+        strategy=opts["strategy"],
         attention="fused" if device.startswith("cuda") else "math",
     )
 
@@ -600,24 +602,23 @@ def job_resources(
 ) -> dict | None:
     """SLURM-style resources of one GPU training job (runtime in minutes, host mem_mb), from the
     planner's time estimate on RUNTIME_GPU; None for CPU models or models of unknown shape."""
-    if not str(model_cfg.get("device", "cpu")).startswith("cuda"):
+    training, model_cfg = with_defaults(training, "training"), with_defaults(model_cfg, "models", "*")
+    if not str(model_cfg["device"]).startswith("cuda"):
         return None
     shape = shape_for_model_config(name, model_cfg)
     if shape is None:
         return None
     setup = job_setup(model_cfg, training, variant)
     est = estimate(shape, setup)
-    hours = int(training.get("steps", 60)) * est.seconds_per_step(GPUS[RUNTIME_GPU], mfu) / 3600.0
+    hours = int(training["steps"]) * est.seconds_per_step(GPUS[RUNTIME_GPU], mfu) / 3600.0
     # every process loads the fp32 model on the host; the main one rebuilds it to save the checkpoint
     host = (setup.nproc + 1) * 4.0 * shape.params() * 1.25
     return {"runtime": ceil_minutes(hours, margin) + 30, "mem_mb": max(16000, int(math.ceil(host / 2**20)))}
 
 
 def _encode_rows(model, shape, model_cfg, config, gpu, mfu, cells) -> list[dict]:
-    runs = sum(1 for cell in cells if cell[0] == model) + (
-        1 if config.get("evaluation", {}).get("zeroshot", True) else 0
-    )
-    length = int(model_cfg.get("encode_max_length") or model_cfg.get("max_length", 128))
+    runs = sum(1 for cell in cells if cell[0] == model) + (1 if config["evaluation"]["zeroshot"] else 0)
+    length = int(model_cfg["encode_max_length"] or model_cfg["max_length"])
     rows = []
     for bench, spec in config.get("benchmarks", {}).items():
         texts = benchmark_texts(bench, spec)
@@ -644,39 +645,16 @@ def _encode_rows(model, shape, model_cfg, config, gpu, mfu, cells) -> list[dict]
     return rows
 
 
-def _training_jobs(
-    cells: list[tuple[str, str, str, int]],
-    model: str,
-    variant: str,
-    spec,
-    variants: dict,
-    sweep: SweepConfig,
-    seeds: list[int],
-) -> int:
-    """Training jobs of one (model, variant): per grid cell, a swept variant trains once per grid lr
-    and selection seed, then once per test seed that is not also a selection seed; a mean-lr-matched
-    control of a swept variant (never swept) and an unswept variant train once per test seed."""
+def _training_jobs(study, cells: list[tuple[str, str, str, int]], model: str, variant: str) -> int:
+    """Training jobs of one (model, variant) of a `xlir.study.StudyConfig`: per grid cell, a swept
+    variant trains once per grid lr and selection seed, then once per test seed that is not also a
+    selection seed; a mean-lr-matched control of a swept variant (never swept) and an unswept
+    variant train once per test seed."""
     samplings = {cell[2] for cell in cells if cell[0] == model and cell[1] == variant}
-    target = spec.match_mean_lr_of
-    follower = bool(target and target in variants and sweep.grid(variants[target]))
-    if follower or not sweep.grid(spec) or sweep.selection_from:
-        return len(samplings) * len(seeds)
-    selection = sweep.selection_seeds(seeds)
-    test_only = [s for s in seeds if s not in selection]
-    return len(samplings) * (len(sweep.grid(spec)) * len(selection) + len(test_only))
-
-
-def _grid_cells(config: dict) -> list[tuple[str, str, str, int]]:
-    """(model, variant, sampling, seed) of every fine-tuning run (the rule of common.smk's grid_cells)."""
-    grid = {"full_product": False, "baseline_variant": "uniform", "main_sampling": "hybrid", **config.get("grid", {})}
-    cells = []
-    for model in config["models"]:
-        for seed in config.get("seeds", [13]):
-            for variant in config["variants"]:
-                for sampling in config["samplings"]:
-                    if grid["full_product"] or sampling == grid["main_sampling"] or variant == grid["baseline_variant"]:
-                        cells.append((model, variant, sampling, seed))
-    return cells
+    grid = study.lr_sweep.grid(study.variant_specs[variant])
+    if variant in study.follower_variants or not grid or study.lr_sweep.selection_from:
+        return len(samplings) * len(study.seeds)
+    return len(samplings) * (len(grid) * len(study.selection_seeds) + len(study.selected_lr_seeds))
 
 
 def describe(setup: Setup) -> str:

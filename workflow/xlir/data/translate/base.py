@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from xlir.common.config_files import schema_defaults
+
 BACKENDS = ("apertium", "huggingface")
 
 
@@ -66,6 +68,7 @@ def make_translator(backend: dict) -> Translator:
     if kind in ("huggingface", "hf"):
         from xlir.data.translate.hf_seq2seq import HFSeq2SeqTranslator
 
+        backend = {**schema_defaults("translation", "hf"), **backend}  # the one place: config/schema.yaml
         model = backend.get("model")
         if not isinstance(model, str) or not model:
             raise ValueError(
@@ -80,11 +83,11 @@ def make_translator(backend: dict) -> Translator:
         return HFSeq2SeqTranslator(
             model=model,
             lang_codes=lang_codes,
-            batch_size=int(backend.get("batch_size", 16)),
-            max_new_tokens=int(backend.get("max_new_tokens", 256)),
-            device=str(backend.get("device", "cpu")),
-            num_beams=int(backend.get("num_beams", 1)),
-            allow_download=bool(backend.get("allow_download", False)),
+            batch_size=int(backend["batch_size"]),
+            max_new_tokens=int(backend["max_new_tokens"]),
+            device=str(backend["device"]),
+            num_beams=int(backend["num_beams"]),
+            allow_download=bool(backend["allow_download"]),
             prefix=backend.get("prefix"),
         )
     raise ValueError(
