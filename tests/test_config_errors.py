@@ -339,3 +339,48 @@ def test_a_config_file_that_is_code_is_refused(tmp_path):
     done = dry_run(tmp_path, None, configfiles=[REPO / "config" / "config.yaml", path])
     assert done.returncode != 0 and "YTE template" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_the_studys_problems_are_reported_together(default_config, tmp_path):
+    """What was a chain of raises in common.smk (each hiding the next) is one report: a matched
+    control of a variant without an lr profile, a grid naming a missing variant and sampling,
+    an lr sweep with no dev split, and a benchmark named like the dev split."""
+    config = changed(
+        default_config,
+        variants={**default_config["variants"], "control": {"kind": "uniform", "match_mean_lr_of": "uniform"}},
+        grid={"baseline_variant": "nope", "main_sampling": "nada"},
+        qa={"dev": {"fraction": 0}},
+        training={"lr_sweep": {"full": [1e-5, 2e-5], "seeds": [7]}},
+        benchmarks={**default_config["benchmarks"], "dev": default_config["benchmarks"]["demo"]},
+    )
+    found = problems(config, tmp_path)
+    for key in ("variants.control.match_mean_lr_of", "grid.baseline_variant", "grid.main_sampling"):
+        assert any(p.startswith(f"config key {key}:") for p in found), (key, found)
+    assert any("'nope' is not a variant" in p for p in found)
+    # the sweep's checks need a sound grid: after fixing it, they come too
+    config["grid"] = {**config["grid"], "baseline_variant": "uniform", "main_sampling": "hybrid"}
+    config["variants"].pop("control")
+    found = problems(config, tmp_path)
+    assert any(p.startswith("config key training.lr_sweep:") and "qa.dev.fraction is 0" in p for p in found), found
+    assert any(p.startswith("config key benchmarks.dev:") for p in found), found
+
+
+def test_the_study_config_is_what_the_rule_files_read(default_config):
+    """xlir.study.StudyConfig: the matched control carries its target, the lr sweep's runs and the
+    seeds, the grid, MIRACL's cutoffs and depth."""
+    from xlir.study import StudyConfig
+
+    config = copy.deepcopy(default_config)
+    config["variants"]["control"] = {"kind": "uniform", "match_mean_lr_of": "decay-0.9"}
+    config["training"]["lr_sweep"] = {"full": [1e-5, 2e-5], "seeds": [7]}
+    config["benchmarks"]["mir"] = {"kind": "miracl", "languages": ["sw"]}
+    study = StudyConfig.from_config(config)
+    assert study.variant_specs["control"].matched == study.variant_specs["decay-0.9"].to_dict()
+    assert study.follower_variants == ["control"] and "control" not in study.sweep_variants
+    assert "uniform.lr1e-05" in study.sweep_runs and not any(r.startswith("control") for r in study.sweep_runs)
+    assert study.selection_seeds == [7] and study.selected_lr_seeds == study.seeds
+    assert study.cutoffs("mir") == {"recall_k": [100], "ndcg_k": [10]} and study.search_depth("mir", "dense") == 100
+    assert study.benchmark("dev")["languages"] == config["training"]["languages"]
+    assert len(study.grid_cells()) == len(study.seeds) * (
+        len(study.variants) + len(study.samplings) - 1
+    )  # the main sampling for every variant, every sampling for the baseline
