@@ -384,3 +384,30 @@ def test_the_study_config_is_what_the_rule_files_read(default_config):
     assert len(study.grid_cells()) == len(study.seeds) * (
         len(study.variants) + len(study.samplings) - 1
     )  # the main sampling for every variant, every sampling for the baseline
+
+
+def test_silent_inputs_are_named(default_config, tmp_path):
+    """A freeze k beyond the model's layers, an unknown planner preset and a held-out category
+    the corpus lacks fail at load; an excluded category the corpus lacks is a warning (it
+    excludes nothing)."""
+    config = changed(
+        default_config,
+        variants={**default_config["variants"], "freeze-99": {"kind": "freeze", "k": 99}},
+        qa={"heldout_categories": ["science", "sciense"], "exclude_categories": ["botprofil"]},
+    )
+    model = next(iter(config["models"]))
+    config["models"][model] = {**config["models"][model], "planner_preset": "gpt-17"}
+    found = problems(config, tmp_path)
+    assert any(p.startswith(f"config key models.{model}.planner_preset: 'gpt-17' is not a known shape") for p in found)
+    assert any(
+        p.startswith("config key qa.heldout_categories: 'sciense' not among the corpus categories") for p in found
+    )
+    config["models"][model]["planner_preset"] = None
+    found = problems(config, tmp_path)
+    assert any(p.startswith("config key variants.freeze-99.k: 99; model") and "has 12 layers" in p for p in found), (
+        found
+    )
+    config["variants"].pop("freeze-99")
+    config["qa"]["heldout_categories"] = ["science"]
+    warnings = check_config(config, tmp_path, installed_modes=lambda: INSTALLED, environ={})
+    assert any(w.startswith("config key qa.exclude_categories: 'botprofil' not among") for w in warnings), warnings

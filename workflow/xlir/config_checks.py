@@ -116,6 +116,37 @@ class _Checker:
         for key, message in study_problems(self.config):
             self.bad(key, message)
 
+    def layer_counts(self) -> None:
+        """A freeze variant's k fits every model whose shape is known (a preset or a local
+        config.json): layer 0 is the embeddings, so k may be at most the layers + 1."""
+        from xlir.train.plan_memory import PRESETS, shape_for_model_config
+
+        freezes = {}
+        for name, spec in (self.config.get("variants") or {}).items():
+            if (spec or {}).get("kind") == "freeze" and isinstance(spec.get("k"), int):
+                freezes[name] = spec["k"]
+        for model, model_cfg in (self.config.get("models") or {}).items():
+            preset = model_cfg.get("planner_preset")
+            if preset is not None and preset not in PRESETS:
+                self.bad(
+                    f"models.{model}.planner_preset",
+                    f"{preset!r} is not a known shape; expected one of {', '.join(PRESETS)}",
+                )
+                continue
+            try:
+                shape = shape_for_model_config(model, model_cfg)
+            except (OSError, ValueError):
+                continue  # the model checks name an unreadable folder
+            if shape is None:
+                continue
+            for name, k in freezes.items():
+                if k > shape.layers + 1:
+                    self.bad(
+                        f"variants.{name}.k",
+                        f"{k}; model '{model}' has {shape.layers} layers, so k is at most {shape.layers + 1} "
+                        "(the embeddings are layer 0)",
+                    )
+
     # -- numbers and report keys ------------------------------------------------------
     def finite_numbers(self, value, key: str) -> None:
         """No NaN or infinity anywhere (the schema's bounds let .nan through: every comparison is false)."""
@@ -224,6 +255,12 @@ class _Checker:
             folder = self.path(qa["corpus_dir"])
             if not folder.is_dir():
                 self.bad("qa.corpus_dir", f"{qa['corpus_dir']!r} is not a folder ({folder} does not exist)")
+            else:
+                self._categories(qa, folder)
+        elif kind == "chatterbot":
+            from xlir.data.sources.chatterbot import bundled_corpus_dir
+
+            self._categories(qa, bundled_corpus_dir())
         if source.get("path"):
             if not self.path(source["path"]).exists():
                 self.bad("qa.source.path", f"{source['path']!r} does not exist ({self.path(source['path'])})")
@@ -236,6 +273,25 @@ class _Checker:
             if not self.done(*[f"resources/qa/{dataset}/{lang}.json" for lang in languages]):
                 wanted = [f"lareqa/{dataset}/{lang}.json" for lang in languages]
                 self._mirror("qa.source", f"{dataset} (training source)", wanted)
+
+    def _categories(self, qa: Mapping, folder: Path) -> None:
+        """qa.exclude_categories and qa.heldout_categories name categories of the corpus (a typo
+        would exclude or hold out nothing, silently)."""
+        from xlir.data.sources.chatterbot import category_slug
+
+        known = {category_slug(p.stem) for pattern in ("*.yml", "*.yaml") for p in folder.glob(pattern)}
+        if not known:
+            return  # the prepare job names a folder without QA files
+        listed = ", ".join(sorted(known))
+        for key in ("exclude_categories", "heldout_categories"):
+            unknown = ", ".join(repr(c) for c in qa.get(key) or [] if category_slug(c) not in known)
+            if not unknown:
+                continue
+            message = f"{unknown} not among the corpus categories ({listed}) in {folder}"
+            if key == "heldout_categories":  # the split cannot be made: the prepare job would fail
+                self.bad(f"qa.{key}", message)
+            else:  # excludes nothing: a typo, or the default's botprofile on another corpus
+                self.warn(f"qa.{key}", message + "; it excludes nothing")
 
     def _languages(self, key: str, languages: list[str], known, what: str) -> None:
         unknown = [lang for lang in languages if lang not in known]
@@ -400,6 +456,7 @@ def check_config(
     checker.report_keys()
     checker.variants()
     checker.study()
+    checker.layer_counts()
     checker.models()
     checker.benchmarks()
     checker.qa_source()
