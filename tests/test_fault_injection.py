@@ -16,6 +16,9 @@ completed is lost and no half-written output remains.
   with EFBIG; Python ignores SIGXFSZ): train whose final model write fails keeps its complete
   checkpoint and leaves no partial model, and its rerun resumes bit-identically; encode keeps the
   earlier complete embeddings;
+- under Snakemake (a one-rule Snakefile that trains as the real rule does): the job's shell killed
+  (it is `xlir train`, exec'd: nothing orphaned) and Snakemake killed with its job; the documented
+  commands (docs/resuming.md) resume bit-identically;
 - the SLURM profile (dry run): train jobs get the early SIGTERM and the profile requeues and retries.
 
 Dropout stays on (BERT's 0.1) so that a resumed run matches only if every random state is restored."""
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -427,3 +431,93 @@ def test_checkpoint_every_is_checked_and_documented():
     for bad in (-1, 1.5, True, "10"):
         with pytest.raises(ValueError, match="training.checkpoint_every"):
             parse_options({"checkpoint_every": bad})
+
+
+def _train_snakefile(folder: Path, command: list) -> list:
+    """A one-rule Snakefile whose rule trains like rule train_at_selected_lr does (`exec xlir
+    train`, outputs declared, the checkpoints outside them); the snakemake command that runs it."""
+    shell = "exec " + " ".join(shlex.quote(str(word)) for word in command)
+    shell = shell.replace("{", "{{").replace("}", "}}")  # Snakemake formats the shell command
+    (folder / "Snakefile").write_text(
+        "rule train:\n"
+        "    output:\n"
+        "        directory('run/model'), 'run/param_groups.tsv', 'run/train_log.tsv', 'run/train_summary.json'\n"
+        "    shell:\n"
+        f"        {json.dumps(shell)}\n"
+    )
+    return [sys.executable, "-m", "snakemake", "--cores", "1", "run/train_summary.json"]
+
+
+def _processes_running(needle: str) -> list[int]:
+    """Pids whose command line holds `needle` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _parent_of(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("kill", ["job shell", "snakemake and its jobs"])
+def test_killed_under_snakemake_resumes_with_the_documented_command(tiny_model_dir, data, tmp_path, reference, kill):
+    """Under Snakemake (docs/resuming.md):
+    - the job's shell killed: the rule `exec`s xlir, so the shell *is* `xlir train` (Snakemake's
+      child, no bash in between) and nothing is orphaned; the same command resumes;
+    - Snakemake and its jobs killed together (kill -9 of the process group: a lost node, a closed
+      terminal): the same command stops (the stale lock, or the killed job's incomplete outputs);
+      `--unlock`, then `--rerun-incomplete` resumes. Both end bit-identical to an uninterrupted run."""
+    reference = reference("full")
+    folder = tmp_path / "work"
+    folder.mkdir()
+    ckpt = folder / "checkpoints" / "run"
+    command = _train_command(tiny_model_dir, data, folder / "run", ckpt, UNIFORM, {"checkpoint_every": 5})
+    command[command.index("--out-model") :] = [
+        "--out-model", "run/model", "--out-param-groups", "run/param_groups.tsv",
+        "--out-log", "run/train_log.tsv", "--out-summary", "run/train_summary.json",
+        "--checkpoint-dir", "checkpoints/run",
+    ]  # fmt: skip
+    snakemake = _train_snakefile(folder, command)
+    log = tmp_path / "first.log"
+    with open(log, "w") as handle:
+        first = subprocess.Popen(
+            snakemake, stdout=handle, stderr=subprocess.STDOUT, env=ENV, cwd=folder, start_new_session=True
+        )
+    _wait_for(lambda: any(n.startswith("step-") for n in _checkpoints(ckpt)), first, "the first checkpoint", log)
+    trainers = [pid for pid in _processes_running(str(tiny_model_dir)) if pid != first.pid]
+    assert len(trainers) == 1, trainers
+    if kill == "job shell":
+        assert _parent_of(trainers[0]) == first.pid  # exec: the job's shell became xlir train
+        os.kill(trainers[0], signal.SIGKILL)
+        first.wait(timeout=120)
+        assert first.returncode != 0
+    else:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    deadline = time.time() + 30
+    while _processes_running(str(tiny_model_dir)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert _processes_running(str(tiny_model_dir)) == []  # no orphan keeps writing
+    assert not (folder / "run" / "train_summary.json").exists()
+
+    again = subprocess.run(snakemake, cwd=folder, env=ENV, capture_output=True, text=True, timeout=300)
+    if kill == "snakemake and its jobs":
+        said = again.stdout + again.stderr  # the stale lock, or the incomplete outputs of the killed job
+        assert again.returncode != 0 and ("cannot be locked" in said or "--rerun-incomplete" in said), said[-2000:]
+        unlock = subprocess.run([*snakemake, "--unlock"], cwd=folder, env=ENV, capture_output=True, text=True)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+        again = subprocess.run(
+            [*snakemake, "--rerun-incomplete"], cwd=folder, env=ENV, capture_output=True, text=True, timeout=300
+        )
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    summary = json.loads((folder / "run" / "train_summary.json").read_text())
+    assert summary["checkpoints"]["resumed_from_step"] >= 5
+    assert _max_abs_difference(reference, folder / "run") == 0.0
+    assert not ckpt.exists()
