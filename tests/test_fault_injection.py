@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shlex
 import signal
@@ -416,6 +417,9 @@ def test_slurm_profile_requeues_and_signals_train_jobs(tmp_path):
     for block in blocks:
         assert "slurm_extra=" + extra in block
         assert "--checkpoint-dir results/checkpoints/" in block
+    # the default config's model runs on the CPU: its encode jobs ask SLURM for no GPU
+    encodes = [block.split("\n\n")[0] for block in done.stdout.split("\nrule encode:")[1:]]
+    assert encodes and all(re.search(r"resources: .*\bgpu=0\b", block) for block in encodes), encodes[:1]
 
 
 def test_checkpoint_every_is_checked_and_documented():

@@ -319,6 +319,12 @@ def train_gpus(model):
     return train_nproc(model) if str(model_cfg(model)["device"]).startswith("cuda") else 0
 
 
+def encode_gpus(model):
+    """One GPU for a model that encodes on CUDA, none for a CPU model (the SLURM profile asks for no
+    GPU then)."""
+    return 1 if str(model_cfg(model)["device"]).startswith("cuda") else 0
+
+
 # ------------------------------------------------------------------ learning-rate sweep
 def sweep_cells():
     """(model, variant, sampling) of every grid cell whose variant trains at a selected lr (swept

@@ -28,6 +28,7 @@ rule encode:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=lambda w: encode_gpus(w.model),
     conda:
         "../../envs/xlir.yaml"
     shell:
