@@ -29,7 +29,7 @@ MIRACL_DEPTH = 100
 PROFILE_KINDS = ("decay", "grow")
 
 
-def _parse_specs(variants: Mapping[str, Mapping]) -> dict[str, VariantSpec]:
+def parse_variants(variants: Mapping[str, Mapping]) -> dict[str, VariantSpec]:
     """Every variant parsed, each uniform control carrying its decay / grow target's config
     (`matched`), so its train job can weight the profile's multipliers by the model's parameters."""
     specs = {name: parse_variant({"name": name, **(spec or {})}) for name, spec in variants.items()}
@@ -67,7 +67,7 @@ class StudyConfig:
 
     @classmethod
     def from_config(cls, config: Mapping) -> StudyConfig:
-        specs = _parse_specs(config["variants"])
+        specs = parse_variants(config["variants"])
         sweep = SweepConfig.from_config(config["training"].get("lr_sweep"))
         followers = _followers(specs, sweep)
         swept = {v: s for v, s in specs.items() if sweep.grid(s) and v not in followers}

@@ -14,7 +14,8 @@ from typing import Any
 
 from xlir.common.config_files import with_defaults
 from xlir.common.io import InputError, fingerprint
-from xlir.train.variants import VariantSpec, parse_variant
+from xlir.study import parse_variants
+from xlir.train.variants import VariantSpec
 
 SETTINGS = ("monolingual", "cross-lingual", "multilingual")
 UNTRAINED = ("zeroshot", "lexical")
@@ -107,7 +108,7 @@ class Study:
         self.training_languages = list(self.config.get("training", {}).get("languages", []))
         self.benchmarks = list(manifest["benchmarks"])
         self.runs = runs_of(manifest)
-        self._specs: dict[str, VariantSpec | None] = {}
+        self._specs: dict[str, VariantSpec] | None = None
 
     # ---------------------------------------------------------------- benchmarks
     def benchmark_spec(self, benchmark: str) -> dict:
@@ -174,12 +175,12 @@ class Study:
 
     # ---------------------------------------------------------------- variants
     def variant_spec(self, variant: str) -> VariantSpec | None:
-        """The parsed spec of a configured variant (`xlir.train.variants`, the one parser);
-        None for the untrained runs (zero-shot, BM25)."""
-        if variant not in self._specs:
-            cfg = self.config.get("variants", {}).get(variant)
-            self._specs[variant] = None if cfg is None else parse_variant({"name": variant, **cfg})
-        return self._specs[variant]
+        """The parsed spec of a configured variant (`xlir.study.parse_variants`: the one parser,
+        matched controls resolved, every variant parsed once); None for the untrained runs
+        (zero-shot, BM25)."""
+        if self._specs is None:
+            self._specs = parse_variants(self.config.get("variants", {}))
+        return self._specs.get(variant)
 
     def is_layerwise(self, variant: str) -> bool:
         """Per-layer learning rates (decay, grow, freeze) or per-layer LoRA ranks (linear, exp)."""
@@ -208,8 +209,8 @@ class Study:
         overall learning rate."""
         return [
             name
-            for name, cfg in self.config.get("variants", {}).items()
-            if (cfg or {}).get("kind") == "uniform" and (cfg or {}).get("match_mean_lr_of") == variant
+            for name in self.config.get("variants", {})
+            if self.variant_spec(name).kind == "uniform" and self.variant_spec(name).match_mean_lr_of == variant
         ]
 
     def step_size_controls(self, variant: str) -> list[str]:
