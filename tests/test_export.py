@@ -66,7 +66,7 @@ def _source_model(path: Path, case: str) -> Path:
 
 
 def _pairs_and_plan(tmp_path: Path) -> tuple[Path, Path]:
-    from xlir.train.plan_batches import plan_batches
+    from xlir.train.plan_batches import write_batch_plan
 
     pairs = [
         {
@@ -79,7 +79,8 @@ def _pairs_and_plan(tmp_path: Path) -> tuple[Path, Path]:
         for i in range(8)
     ]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
-    write_jsonl(tmp_path / "plan.jsonl", plan_batches(pairs, ["en", "es"], 0.5, 4, 2, seed=0))
+    # the plan file as rule plan_batches writes it: its header names the sampling (the model card reads it)
+    write_batch_plan(pairs, ["en", "es"], 0.5, 4, 2, 0, tmp_path / "plan.jsonl", sampling="hybrid")
     return tmp_path / "pairs.jsonl", tmp_path / "plan.jsonl"
 
 
@@ -114,8 +115,6 @@ def trained(request, tmp_path_factory) -> tuple[str, Path, Path]:
         seed=1,
         threads=1,
         encode_max_length=ENCODE_LENGTH,
-        sampling="hybrid",
-        sampling_alpha=0.5,
     )
     return case, base, run
 

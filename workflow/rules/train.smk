@@ -24,7 +24,8 @@ rule plan_batches:
         "../../envs/xlir.yaml"
     shell:
         "exec xlir plan-batches --train {input} --languages {params.languages:q} --alpha {params.alpha} "
-        "--batch-size {params.batch_size} --steps {params.steps} --seed {wildcards.seed} --out {output} "
+        "--batch-size {params.batch_size} --steps {params.steps} --seed {wildcards.seed} "
+        "--sampling {wildcards.sampling:q} --out {output} "
         "--log {log} 2>> {log}"
 
 
@@ -46,7 +47,6 @@ rule train:
         max_length=lambda w: model_cfg(w.model)["max_length"],
         encode_max_length=lambda w: encode_length(w.model),
         pooling=lambda w: shell_words(model_cfg(w.model)["pooling"]),
-        alpha=lambda w: config["samplings"][w.sampling]["alpha"],
         device=lambda w: shell_words(model_cfg(w.model)["device"]),
         launcher=lambda w: train_launcher(w.model),
         log_option=train_log_option,
@@ -76,7 +76,7 @@ rule train:
         "exec {params.launcher} train --model {input.model} --train {input.train} --plan {input.plan} "
         "--variant {params.variant} --training {params.training} --seed {wildcards.seed} "
         "--max-length {params.max_length} --encode-max-length {params.encode_max_length} "
-        "--pooling {params.pooling} --sampling {wildcards.sampling:q} --sampling-alpha {params.alpha} "
+        "--pooling {params.pooling} "
         "--device {params.device} --threads {threads} --out-model {output.model} --out-param-groups {output.param_groups} "
         "--out-log {output.train_log} --out-summary {output.summary} --checkpoint-dir {params.checkpoint_dir:q} "
         "--checkpoint-every {resources.checkpoint_every} "

@@ -19,6 +19,7 @@ def add_plan_batches(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--sampling", help="the sampling's name, recorded in the plan's header")
     p.add_argument("--out", required=True, type=Path)
 
 
@@ -26,7 +27,7 @@ def run_plan_batches(a: argparse.Namespace) -> None:
     from xlir.common.io import read_jsonl
     from xlir.train.plan_batches import write_batch_plan
 
-    write_batch_plan(read_jsonl(a.train), a.languages, a.alpha, a.batch_size, a.steps, a.seed, a.out)
+    write_batch_plan(read_jsonl(a.train), a.languages, a.alpha, a.batch_size, a.steps, a.seed, a.out, a.sampling)
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +45,6 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="the saved model's sentence-transformers max_seq_length (default: --max-length)",
     )
     p.add_argument("--pooling", default="mean")
-    p.add_argument("--sampling", help="the batch sampling's name (model card)")
-    p.add_argument("--sampling-alpha", type=float, help="the batch sampling's alpha (model card)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out-model", required=True, type=Path)
@@ -126,8 +125,6 @@ def _train_command(a: argparse.Namespace) -> None:
         device=a.device,
         options=t,
         encode_max_length=a.encode_max_length,
-        sampling=a.sampling,
-        sampling_alpha=a.sampling_alpha,
         checkpoint_dir=a.checkpoint_dir,
     )
 

@@ -32,7 +32,7 @@ import random
 from collections import Counter, deque
 from pathlib import Path
 
-from xlir.common.io import InputError, get_logger, write_jsonl
+from xlir.common.io import InputError, get_logger, read_jsonl, write_jsonl
 from xlir.data.overlap import source_text_key
 
 log = get_logger(__name__)
@@ -155,7 +155,40 @@ def plan_batches(
     return batches
 
 
+#: the key of a plan file's first line, which records how the plan was drawn
+HEADER = "plan"
+
+
 def write_batch_plan(
-    train_pairs: list[dict], languages: list[str], alpha: float, batch_size: int, steps: int, seed: int, out_path: Path
+    train_pairs: list[dict],
+    languages: list[str],
+    alpha: float,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    out_path: Path,
+    sampling: str | None = None,
 ) -> int:
-    return write_jsonl(out_path, plan_batches(train_pairs, languages, alpha, batch_size, steps, seed))
+    """The plan file: a header line `{"plan": {sampling, alpha, languages, batch_size, steps,
+    seed}}` (the sampling's one record, read by the train job for the model card), then one
+    batch per line. Returns the number of lines."""
+    header = {
+        HEADER: {
+            "sampling": sampling,
+            "alpha": alpha,
+            "languages": list(languages),
+            "batch_size": batch_size,
+            "steps": steps,
+            "seed": seed,
+        }
+    }
+    return write_jsonl(out_path, [header, *plan_batches(train_pairs, languages, alpha, batch_size, steps, seed)])
+
+
+def read_batch_plan(path: Path) -> tuple[dict | None, list[dict]]:
+    """(header, batches) of a plan file; header None for a plan written without one (a list of
+    batches, as `plan_batches` returns)."""
+    lines = read_jsonl(path)
+    if lines and set(lines[0]) == {HEADER}:
+        return lines[0][HEADER], lines[1:]
+    return None, lines

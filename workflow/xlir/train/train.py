@@ -49,6 +49,7 @@ from xlir.train.checkpoint import Checkpoints, StopRequest, TrainingInterrupted,
 from xlir.train.contrastive import contrastive_step
 from xlir.train.model_card import write_model_card
 from xlir.train.options import TrainOptions, enable_gradient_checkpointing, make_optimizer, parse_options
+from xlir.train.plan_batches import read_batch_plan
 from xlir.train.variants import VariantSpec
 
 log = get_logger(__name__)
@@ -105,15 +106,14 @@ def train(
     device: str = "cpu",
     options: TrainOptions | dict | None = None,
     encode_max_length: int | None = None,
-    sampling: str | None = None,
-    sampling_alpha: float | None = None,
     checkpoint_dir: Path | None = None,
 ) -> dict | None:
     """Train one cell; `options` are the memory and distribution switches (`xlir.train.options`).
     `checkpoint_dir`: where the run's resumable checkpoints go (None: none); it must not be inside
     a declared output (a failed job's outputs are deleted, the checkpoints must survive).
     `encode_max_length` (default `max_length`) is the sentence-transformers `max_seq_length` of the
-    saved model; `sampling` and `sampling_alpha` name the batch sampling in the model card.
+    saved model; the plan's header (`xlir.train.plan_batches`) names the batch sampling and its
+    alpha in the model card.
     Under torchrun every process calls this; the main one writes the outputs and returns the
     summary, the others return None."""
     opts = parse_options(options)
@@ -143,12 +143,17 @@ def train(
             checkpoint_dir=checkpoint_dir,
             export={
                 "max_seq_length": encode_max_length or max_length,
-                "sampling": sampling,
-                "alpha": sampling_alpha,
+                **_plan_sampling(batch_plan_jsonl),
             },
         )
     finally:
         distributed.shutdown(ctx)
+
+
+def _plan_sampling(batch_plan_jsonl: Path) -> dict:
+    """The sampling's name and alpha from the plan's header (None for a plan without one)."""
+    header, _ = read_batch_plan(batch_plan_jsonl)
+    return {"sampling": (header or {}).get("sampling"), "alpha": (header or {}).get("alpha")}
 
 
 def _train(
@@ -214,7 +219,7 @@ def _train(
             ctx=ctx,
         )
         pairs = {p["pair_id"]: p for p in read_jsonl(train_pairs_jsonl)}
-        plan = read_jsonl(batch_plan_jsonl)
+        _, plan = read_batch_plan(batch_plan_jsonl)
         optimizer, scheduler = _optimizer_and_scheduler(groups, opts, lr, weight_decay, warmup_ratio, len(plan))
         checkpoints.prepare()
         rows, seconds = _run_steps(
