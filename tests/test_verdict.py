@@ -170,7 +170,7 @@ def test_layerwise_lora_is_judged_against_the_uniform_rank_budget():
     claims = claims_of(rows)
     assert claims.loc[C5X, "verdict"] == SUPPORTED  # worse than uniform full fine-tuning does not count against it
     evidence = claims.loc[C5X, "evidence"]
-    assert "lora-linear (better than lora-uniform (the uniform-rank LoRA of its budget))" in evidence
+    assert "lora-linear (better than lora-uniform (the uniform-rank LoRA of its budget and scale))" in evidence
     assert "still significantly worse than uniform" in evidence and "single seed" in evidence
     assert "lora-uniform/hybrid vs uniform/hybrid" not in evidence  # uniform LoRA is not layer-wise
 

@@ -40,7 +40,7 @@ VARIANTS = {
         "profile": "linear",
         "rank": 8,
         "min_rank": 2,
-        "alpha": 16,
+        "alpha": 5.657,  # rsLoRA scaling 5.657 / sqrt(8) = 2 at rank 8, as lora-uniform's 16 / 8
         "alpha_mode": "rslora",
     },
 }
@@ -206,3 +206,27 @@ def test_design_lines_flag_seed_overlap_and_power():
     assert "Study not powered for its minimum effect (0.01)" in lines[1]
     old = design_lines(table, Study(design_manifest()))  # a manifest without the new keys
     assert len(old) == 1 and "winner's curse" not in old[0]
+
+
+def test_a_lora_profile_is_judged_against_the_uniform_rank_lora_of_its_budget_and_scale():
+    """An rsLoRA rank profile (alpha 5.657 at rank 8: scaling 5.657 / sqrt(8) = 2) is matched with
+    the proportional uniform-rank LoRA of rank 8 and alpha 16 (16 / 8 = 2), not left to be judged
+    against full fine-tuning; a profile with no uniform-rank LoRA of its budget and scale is
+    inconclusive however far it beats full fine-tuning (the published lareqa study's first
+    seed read "supported" that way: LoRA against full fine-tuning, not ranks against ranks)."""
+    variants = {
+        **VARIANTS,
+        "lora-linear-rs": {**VARIANTS["lora-linear-rs"], "alpha": 5.657},
+        "lora-linear-4": {"kind": "lora", "profile": "linear", "rank": 4, "min_rank": 2, "alpha": 8},
+    }
+    study = Study({**design_manifest(), "config": {**design_manifest()["config"], "variants": variants}})
+    assert study.matched_uniform_lora("lora-linear-rs") == "lora-uniform"
+    assert study.matched_uniform_lora("lora-linear") == "lora-uniform"
+    assert study.matched_uniform_lora("lora-linear-4") is None
+    assert comparators(study, "lora-linear-4") == ["uniform", "(none configured)"]
+    manifest_ = {**design_manifest(), "config": {**design_manifest()["config"], "variants": {
+        k: v for k, v in variants.items() if k in ("uniform", "lora-linear-4")
+    }}}  # fmt: skip
+    claim = c5([seed_row(("lora-linear-4", "hybrid"), H, 0.03)], manifest_)
+    assert claim.verdict == INCONCLUSIVE, claim.evidence
+    assert "no row against (none configured) (the uniform-rank LoRA of its budget and scale)" in claim.evidence

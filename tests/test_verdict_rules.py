@@ -190,8 +190,8 @@ def test_a_better_and_a_worse_variant_in_different_families_are_mixed_not_suppor
     claims = claims_of(rows, rules_manifest())
     assert claims.loc["C5@cross-lingual", "verdict"] == MIXED
     assert (
-        "worse than every comparator: lora-linear (worse than lora-uniform (the uniform-rank LoRA of its budget))"
-        in claims.loc["C5@cross-lingual", "evidence"]
+        "worse than every comparator: lora-linear (worse than lora-uniform "
+        "(the uniform-rank LoRA of its budget and scale))" in claims.loc["C5@cross-lingual", "evidence"]
     )
 
 

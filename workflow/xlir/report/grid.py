@@ -8,6 +8,7 @@ mt_languages, results_dir}`; the zero-shot model is variant `zeroshot` (sampling
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -192,14 +193,21 @@ class Study:
         return spec.is_lora and spec.profile != "uniform"
 
     def matched_uniform_lora(self, variant: str) -> str | None:
-        """For a layer-wise LoRA variant: the uniform-rank LoRA variant with the same rank
-        budget (same `rank` and `alpha`), the like-for-like baseline of a rank profile."""
+        """For a layer-wise LoRA variant: the uniform-rank LoRA variant of the same budget and
+        step size (same `rank`, and the same LoRA scaling at that rank, `top_rank_scale`: an
+        rsLoRA profile with alpha 5.657 at rank 8 scales like proportional alpha 16, 2.0), the
+        like-for-like baseline of a rank profile."""
         spec = self.variant_spec(variant)
         if spec is None or not spec.is_lora or spec.profile == "uniform":
             return None
         for name in self.config.get("variants", {}):
             other = self.variant_spec(name)
-            if other.is_lora and other.profile == "uniform" and other.rank == spec.rank and other.alpha == spec.alpha:
+            if (
+                other.is_lora
+                and other.profile == "uniform"
+                and other.rank == spec.rank
+                and math.isclose(top_rank_scale(other), top_rank_scale(spec), rel_tol=1e-3)
+            ):
                 return name
         return None
 
@@ -249,6 +257,14 @@ def _rank_profile(spec: VariantSpec) -> tuple:
 
 def _alpha_mode(spec: VariantSpec) -> str:
     return spec.alpha_mode or "proportional"
+
+
+def top_rank_scale(spec: VariantSpec) -> float:
+    """The LoRA scaling (alpha_l / r_l, or alpha / sqrt(r) with rsLoRA) of a block at the variant's
+    top rank `rank` (`xlir.train.scaling.lora_config`)."""
+    if _alpha_mode(spec) == "rslora":
+        return spec.alpha / math.sqrt(spec.rank)
+    return spec.alpha / spec.rank
 
 
 def run_config(config: dict, run: Run) -> dict[str, Any]:

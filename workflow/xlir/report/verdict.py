@@ -25,8 +25,12 @@ comparators (`comparators`), all of which it must beat:
   is configured, its mean-lr-matched uniform control (`match_mean_lr_of`), so
   that an overall learning-rate effect is not read as the profile's shape;
 - frozen lower layers: the baseline;
-- a LoRA rank profile: the uniform-rank LoRA variant of the same budget (its
-  row against full fine-tuning is shown, not judged). A step-size control
+- a LoRA rank profile: the uniform-rank LoRA variant of the same budget and
+  scale (same top rank, same LoRA scaling at it: `grid.top_rank_scale`, so an
+  rsLoRA profile matches the proportional uniform-rank LoRA of equal scaling);
+  its row against full fine-tuning is shown, not judged. Without such a
+  variant in the config, the profile is inconclusive: beating full
+  fine-tuning measures LoRA against full fine-tuning. A step-size control
   (the same rank profile with another `alpha_mode`) is reported beside it:
   that row separates the rank profile from the step size.
 
@@ -456,11 +460,18 @@ def claim_unseen_languages(comparisons, study, benchmark, model) -> dict:
     return _claim("C4", benchmark, model, status, "; ".join(evidence))
 
 
+#: the comparator of a LoRA rank profile whose config has no uniform-rank LoRA of the same budget
+#: and scale: it has no row, so the profile is inconclusive (beating full fine-tuning would
+#: measure LoRA against full fine-tuning, not a rank profile against uniform ranks)
+NO_LORA_CONTROL = "(none configured)"
+
+
 def comparators(study: Study, variant: str) -> list[str]:
     """The variants a layer-wise `variant` must beat for C5 (module docstring)."""
     spec = study.variant_spec(variant)
     if spec is not None and spec.is_lora:
-        return [study.matched_uniform_lora(variant) or study.baseline]
+        matched = study.matched_uniform_lora(variant)
+        return [matched] if matched else [study.baseline, NO_LORA_CONTROL]
     controls = [c for c in study.mean_lr_controls(variant) if c != study.baseline]
     return [study.baseline, *controls]
 
@@ -469,8 +480,8 @@ def comparator_role(study: Study, variant: str, control: str) -> str:
     """How `control` relates to `variant`, in words for the summary."""
     if control in study.mean_lr_controls(variant):
         return "its mean-lr-matched control"
-    if control == study.matched_uniform_lora(variant):
-        return "the uniform-rank LoRA of its budget"
+    if control == study.matched_uniform_lora(variant) or control == NO_LORA_CONTROL:
+        return "the uniform-rank LoRA of its budget and scale"
     if control in study.step_size_controls(variant):
         return "its step-size control (same ranks, another alpha_mode)"
     return "the baseline" if control == study.baseline else "a comparator"
