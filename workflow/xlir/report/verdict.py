@@ -635,6 +635,9 @@ def judge_layerwise(rows: pd.DataFrame, study: Study) -> tuple[str, str]:
             "single seed: two checkpoints compared, not two recipes; a difference between training runs cannot be "
             "excluded"
         )
+        if status != INCONCLUSIVE:  # the claim is about recipes: one seed cannot decide it either way
+            summary.insert(0, f"one seed: the checkpoints alone read {status}, but the seed variance is not measured")
+            status = INCONCLUSIVE
     return status, "; ".join(summary)
 
 
