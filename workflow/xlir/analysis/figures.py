@@ -77,11 +77,14 @@ def analysis_runs(manifest_runs: Iterable[Mapping], benchmarks: Iterable[str]) -
 
 
 # ------------------------------------------------------------------ figures
-def _save(fig, figures_dir: Path, name: str) -> str:
+def save_figure(fig, figures_dir: Path, name: str) -> str:
+    """`name`.png and `name`.svg, byte-identical from the same data (no date in the SVG, element
+    ids from a fixed salt), so a regenerated report matches the committed one."""
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(figures_dir / f"{name}.png", dpi=110, bbox_inches="tight")
-    fig.savefig(figures_dir / f"{name}.svg", bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": name}):
+        fig.savefig(figures_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return name
 
@@ -171,7 +174,7 @@ def drift_figure(
     axes[0][0].set_ylabel("drift: 1 − linear CKA with the base model")
     _legend(fig, colors, band)
     _finish(fig, "Representation drift by layer", 1)
-    return _save(fig, figures_dir, name)
+    return save_figure(fig, figures_dir, name)
 
 
 def alignment_figure(
@@ -196,7 +199,7 @@ def alignment_figure(
             _layer_axis(ax, LAYER_LABEL)
     _legend(fig, colors, band, base=True)
     _finish(fig, "Cross-lingual alignment of the probe questions by layer", len(panels))
-    return _save(fig, figures_dir, name)
+    return save_figure(fig, figures_dir, name)
 
 
 def update_size_figure(
@@ -225,7 +228,7 @@ def update_size_figure(
         axes[row][0].set_ylabel("||ΔW||_F / ||W||_F")
     _legend(fig, colors, band)
     _finish(fig, "Relative weight update by layer (zero updates not drawn)", len(panels))
-    return _save(fig, figures_dir, name)
+    return save_figure(fig, figures_dir, name)
 
 
 def analysis_figures(runs: Iterable[Mapping], figures_dir: Path, prefix: str = "", band: str = "minmax") -> list[str]:

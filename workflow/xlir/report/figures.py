@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from xlir.analysis.figures import save_figure  # noqa: E402
 from xlir.common.io import read_json, read_tsv  # noqa: E402
 from xlir.report.grid import SETTINGS, Run, Study, group_label, metric_label  # noqa: E402
 
@@ -24,10 +25,7 @@ SETTING_COLORS = {"monolingual": "#4c72b0", "cross-lingual": "#dd8452", "multili
 
 
 def save(fig, figures_dir: Path, name: str) -> str:
-    fig.savefig(figures_dir / f"{name}.png", dpi=110, bbox_inches="tight")
-    fig.savefig(figures_dir / f"{name}.svg", bbox_inches="tight")
-    plt.close(fig)
-    return name
+    return save_figure(fig, figures_dir, name)
 
 
 def _safe(text: str) -> str:
