@@ -442,3 +442,24 @@ def test_analysis_runs_of_a_report_manifest():
         {**manifest_runs[0], "benchmark": "demo", "dir": "results/runs/m/uniform/hybrid/seed1/demo/analysis"}
     ]
     assert json.dumps(analysis_runs(manifest_runs, [])) == "[]"
+
+
+def test_a_figure_is_byte_identical_when_drawn_again(tmp_path):
+    """A regenerated report matches the committed one, figures included (no date in the SVG,
+    element ids from a fixed salt)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xlir.analysis.figures import save_figure
+
+    for folder in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [2, 0, 1], label="run")
+        ax.legend()
+        save_figure(fig, tmp_path / folder, "drift")
+    for suffix in ("svg", "png"):
+        first, second = (tmp_path / folder / f"drift.{suffix}" for folder in ("a", "b"))
+        assert first.read_bytes() == second.read_bytes(), suffix
+    assert b"<dc:date>" not in (tmp_path / "a" / "drift.svg").read_bytes()
