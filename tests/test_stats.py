@@ -233,3 +233,20 @@ def test_two_level_bootstrap_replicates_are_the_statistic_on_resampled_seeds_and
     units = draws.integers(0, 12, size=(50, 12))
     expected = [macro_mean(seed_average(deltas[s][:, u])) for s, u in zip(seeds, units)]
     assert samples == pytest.approx(expected)
+
+
+def test_sign_flip_test_equals_flipping_every_cell():
+    """The one-dot-product form of the sign-flip statistic gives the p-value of flipping the
+    units x groups table itself (same draws), with missing cells."""
+    from xlir.report.stats import _prepare, sign_flip_test
+
+    rng = np.random.default_rng(3)
+    deltas = rng.normal(0.01, 0.05, size=(60, 7))
+    deltas[rng.random(deltas.shape) < 0.2] = np.nan
+    values, present = _prepare(deltas)
+    counts = present.sum(axis=0)
+    observed = abs(float(np.mean(values.sum(axis=0) / counts)))
+    signs = np.random.default_rng(9).integers(0, 2, size=(500, values.shape[0])).astype(np.float64) * 2.0 - 1.0
+    brute = np.abs(((signs @ values) / counts).mean(axis=1))
+    expected = (1 + int(np.count_nonzero(brute >= observed - 1e-12 * max(1.0, observed)))) / 501
+    assert sign_flip_test(deltas, 500, np.random.default_rng(9)) == expected
