@@ -69,8 +69,7 @@ class StudyConfig:
     def from_config(cls, config: Mapping) -> StudyConfig:
         specs = parse_variants(config["variants"])
         sweep = SweepConfig.from_config(config["training"].get("lr_sweep"))
-        followers = _followers(specs, sweep)
-        swept = {v: s for v, s in specs.items() if sweep.grid(s) and v not in followers}
+        swept = {v: specs[v] for v in _sweep_variants(specs, sweep)}
         runs = {} if sweep.selection_from else sweep_runs(swept, sweep)
         return cls(config=config, variant_specs=specs, lr_sweep=sweep, sweep_runs=runs)
 
@@ -109,8 +108,7 @@ class StudyConfig:
     @property
     def sweep_variants(self) -> list[str]:
         """The variants that select their own lr on the dev split."""
-        followers = self.follower_variants
-        return [v for v, s in self.variant_specs.items() if self.lr_sweep.grid(s) and v not in followers]
+        return _sweep_variants(self.variant_specs, self.lr_sweep)
 
     @property
     def swept_variants(self) -> list[str]:
@@ -207,9 +205,20 @@ def _followers(specs: Mapping[str, VariantSpec], sweep: SweepConfig) -> list[str
     ]
 
 
+def _sweep_variants(specs: Mapping[str, VariantSpec], sweep: SweepConfig) -> list[str]:
+    """The variants that select their own lr: swept, and not a follower of another's selection."""
+    followers = _followers(specs, sweep)
+    return [v for v, spec in specs.items() if sweep.grid(spec) and v not in followers]
+
+
 def problems(config: Mapping) -> list[tuple[str, str]]:
     """(config key, what is wrong) for everything that makes the study impossible: checked after
-    the schema and the variants parse (`xlir.config_checks`), before `StudyConfig.from_config`."""
+    the schema and the variants parse (`xlir.config_checks`), before `StudyConfig.from_config`.
+    The training source's problems come whatever the variants, grid and sweep hold."""
+    return _grid_and_sweep_problems(config) + _source_problems(config)
+
+
+def _grid_and_sweep_problems(config: Mapping) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     variants = config["variants"]
     specs = {}
@@ -275,7 +284,6 @@ def problems(config: Mapping) -> list[tuple[str, str]]:
                     f"not swept under model '{model}' and sampling '{sampling}' (grid)",
                 )
             )
-    found += _source_problems(config)
     return found
 
 
