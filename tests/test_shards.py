@@ -12,7 +12,7 @@ import pytest
 from xlir.common.design import EXCLUDED_KEYS, design_config, design_hash, differing_keys
 from xlir.common.io import InputError, write_json
 from xlir.report.shards import materialise, read_shards, report_manifest
-from xlir.shard.export_shard import export_shard
+from xlir.shard.export_shard import belongs_to_shard, export_shard, run_fragments
 from xlir.train.import_selection import import_selection
 
 CONFIG = {
@@ -89,6 +89,7 @@ def test_export_copies_the_listed_files_gzips_per_query_and_records_the_machine(
     paths = {f["path"] for f in manifest["files"]}
     assert "runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz" in paths
     assert "timing/train/m/uniform/hybrid/seed13.tsv" in paths
+    assert "timing/train/m/uniform/hybrid/seed99.tsv" not in paths  # another shard's run
     assert not any("model" in Path(p).parts for p in paths)  # no weights
     text = gzip.open(out / "files/runs/m/uniform/hybrid/seed13/b/per_query.tsv.gz", "rt").read()
     assert text == "qid\tmap\nq1\t0.5\n"
@@ -139,3 +140,27 @@ def test_the_merge_checks_files_and_refuses_a_run_twice(tmp_path):
     (first / "files/selection/m/uniform/hybrid.json").write_text("{}")
     with pytest.raises(InputError, match="SHA-256"):
         materialise(read_shards([first]), tmp_path / "again")
+
+
+def test_a_shard_exports_only_its_own_timing_and_warnings_files():
+    own = run_fragments([{"model": "m", "variant": "uniform", "sampling": "hybrid", "seed": 1}])
+    ours = [
+        "timing/train/m/uniform/hybrid/seed1.tsv",
+        "timing/encode/m/uniform/hybrid/seed1/b.tsv",
+        "logs/train/m/uniform/hybrid/seed1.warnings.json",
+        "timing/plan_batches/hybrid_seed1.tsv",
+        "timing/export_shard/seeds-1.tsv",
+        "timing/build_train_set.tsv",  # a shared stage
+        "timing/import_selection/m/uniform/hybrid.tsv",
+    ]
+    theirs = [
+        "timing/train/m/uniform/hybrid/seed13.tsv",  # seed1 is not seed13
+        "timing/encode/m/uniform.lr2e-05/hybrid/seed7/dev.tsv",  # a selection run
+        "timing/encode/m/zeroshot/none/seed0/b.tsv",  # a baseline
+        "timing/plan_batches/hybrid_seed13.tsv",
+        "timing/verify_trec_eval/b/bm25+lexical+none+seed0.tsv",
+        "timing/export_shard/seeds-13.tsv",
+    ]
+    assert [rel for rel in ours if not belongs_to_shard(rel, own, "seeds-1")] == []
+    assert [rel for rel in theirs if belongs_to_shard(rel, own, "seeds-1")] == []
+    assert belongs_to_shard("timing/train/m/uniform/hybrid/seed13.tsv", [], "any")  # no runs: everything

@@ -2,7 +2,9 @@
 below results/ into results/shards/<study>/<shard>/files/ (per-query tables gzipped), with a
 manifest: the design and its hash, the seeds, every file's SHA-256, the code commit and package
 versions, the machine (CPU model and flags, cores, memory), the precisions that ran, and times.
-No model weights are exported. The folder is written whole or not at all."""
+Timing and warnings files go with it when they are the shard's own (`belongs_to_shard`): a results
+folder that served earlier shards also holds theirs. No model weights are exported. The folder
+is written whole or not at all."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import glob
 import gzip
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -120,6 +123,33 @@ def run_fragments(runs: list[dict]) -> list[str]:
     return [f"/{r['model']}/{r['variant']}/{r['sampling']}/seed{str(r['seed']).removeprefix('seed')}" for r in runs]
 
 
+#: a run's folder in a path (.../seedN/ or .../seedN.tsv), and a seed in a file name (plan_batches'
+#: hybrid_seedN, verify_trec_eval's model+variant+sampling+seedN)
+RUN_SEED = re.compile(r"/seed(\d+)(?=[/.]|$)")
+NAMED_SEED = re.compile(r"[_+]seed(\d+)(?=[/.+]|$)")
+
+
+def names_run(path: str, fragment: str) -> bool:
+    """Whether `path` (with a leading /) names the run of `fragment`: seed1 is not seed13."""
+    return re.search(re.escape(fragment) + r"(?=[/.]|$)", path) is not None
+
+
+def belongs_to_shard(rel: str, own: list[str], shard: str) -> bool:
+    """Whether an optional file (a timing or warnings file below results/) is this shard's: a file
+    of a run only for the shard's own runs, a file naming a seed only for the seeds of those runs,
+    the export's own files only for this shard; files of the shared stages (data, benchmarks,
+    selection import) always. A results folder that served earlier shards holds their files too."""
+    if not own:
+        return True
+    path = "/" + rel
+    if "/export_shard/" in path:
+        return Path(rel).name.split(".")[0] == shard
+    if RUN_SEED.search(path):
+        return any(names_run(path, fragment) for fragment in own)
+    seeds = {fragment.rsplit("/seed", 1)[1] for fragment in own}
+    return all(seed in seeds for seed in NAMED_SEED.findall(path))
+
+
 def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
     """Copy `contents["files"]` (paths below `results`, every one required) and the optional globs
     into `out/files/`, and write `out/manifest.json`. Returns the manifest."""
@@ -136,6 +166,8 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
         }
         - set(files)
     )
+    own = run_fragments(contents.get("runs", []))
+    optional = [rel for rel in optional if belongs_to_shard(rel, own, contents["shard"])]
     exported: list[dict] = []
     with atomic_dir(out) as tmp:
         for rel in files + optional:
@@ -150,12 +182,11 @@ def export_shard(contents: dict, results: Path, out: Path, repo: Path) -> dict:
             else:
                 shutil.copyfile(source, target)
             exported.append({"path": target_rel, "bytes": target.stat().st_size, "sha256": file_sha256(target)})
-        own = run_fragments(contents.get("runs", []))
         logs = sorted((results / "logs").rglob("*.log")) if (results / "logs").is_dir() else []
         # the shard's own jobs: those of its runs (a results folder may hold an earlier shard's too)
-        own_logs = [p for p in logs if any(f in p.as_posix() for f in own)] or logs
+        own_logs = [p for p in logs if any(names_run(p.as_posix(), f) for f in own)] or logs
         first_log = min((p.stat().st_mtime for p in own_logs), default=started)
-        own_timings = [r for r in optional if r.startswith("timing/") and any(f in "/" + r for f in own)]
+        own_timings = [r for r in optional if r.startswith("timing/") and any(names_run("/" + r, f) for f in own)]
         design = contents["design"]
         manifest = {
             "format": 1,
