@@ -113,7 +113,12 @@ def test_rule_subcommand_and_module_say_the_same_thing(stage):
             f"rule {rule}: module xlir/{stage}/{module}.py"
         )
     # every subcommand of a stage's rules is registered there, and the tools beside them are few
-    assert subcommands - {r.replace("_", "-") for r in rules} <= {"plan-memory", "plan-time", "plan-seeds"}
+    assert subcommands - {r.replace("_", "-") for r in rules} <= {
+        "plan-memory",
+        "plan-time",
+        "plan-seeds",
+        "compare-shards",
+    }
 
 
 def test_every_rule_has_a_conda_environment_in_step_with_the_requirements():

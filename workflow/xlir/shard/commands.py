@@ -1,4 +1,5 @@
-"""Stage 8 subcommands (rule file `workflow/rules/shard.smk`): `export-shard`."""
+"""Stage 8 subcommands (rule file `workflow/rules/shard.smk`): `export-shard`, and the check tool
+`compare-shards` (no rule: it compares two exports, e.g. one seed rerun on another machine)."""
 
 from __future__ import annotations
 
@@ -22,5 +23,32 @@ def run_export_shard(a: argparse.Namespace) -> None:
     export_shard(a.contents, a.results, a.out, a.repo)
 
 
+def add_compare_shards(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "compare-shards", run_compare_shards, "per-query scores of two shards' shared runs (a rerun's check)"
+    )
+    p.add_argument("a", type=Path, help="a shard folder (the reference, e.g. studies/lareqa/shards/seeds-13)")
+    p.add_argument("b", type=Path, help="a shard of the same design sharing (run, seed)s, e.g. a rerun")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="largest |difference| of a mean metric that passes (default: half of A's report.min_effect)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="TSV of every (run, benchmark, setting, metric) row")
+
+
+def run_compare_shards(a: argparse.Namespace) -> None:
+    from xlir.shard.compare_shards import compare_shards, summary_text, write_rows
+
+    rows, summary = compare_shards(a.a, a.b, a.tolerance)
+    if a.out:
+        write_rows(rows, a.out)
+    print(summary_text(rows, summary))
+    if summary["failed"]:
+        raise SystemExit(1)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     add_export_shard(sub)
+    add_compare_shards(sub)
