@@ -26,11 +26,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.xlir-requirements.sha256
-want=$(cat envs/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat envs/requirements.txt envs/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python requirements (envs/requirements.txt)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r envs/requirements.txt
+  .venv/bin/python -m pip install -q -r envs/requirements.txt -c envs/constraints.txt
   .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi

@@ -69,7 +69,7 @@ def read_shard(folder: Path) -> Shard:
     return Shard(Path(folder), read_json(path))
 
 
-def read_per_query(path: Path) -> tuple[list[str], dict[tuple, dict[str, float]]]:
+def read_scores(path: Path) -> tuple[list[str], dict[tuple, dict[str, float]]]:
     """(metric columns, {(setting, query_lang, cand_lang, qid): {metric: value}})."""
     if not path.is_file():
         raise InputError(f"{path}: listed in the shard's manifest.json but missing")
@@ -92,8 +92,8 @@ def read_per_query(path: Path) -> tuple[list[str], dict[tuple, dict[str, float]]
 
 def compare_tables(a_path: Path, b_path: Path) -> list[dict]:
     """One row per (setting, metric): means, their difference, largest per-query difference."""
-    metrics_a, a = read_per_query(a_path)
-    metrics_b, b = read_per_query(b_path)
+    metrics_a, a = read_scores(a_path)
+    metrics_b, b = read_scores(b_path)
     if set(a) != set(b):
         only_a, only_b = len(set(a) - set(b)), len(set(b) - set(a))
         raise InputError(
