@@ -307,14 +307,19 @@ def read_per_query(path: Path, parallel: bool) -> pd.DataFrame:
     (the id after `lang:` for parallel benchmarks, the qid otherwise)."""
     if not path.exists():
         raise InputError(f"{path}: missing (rule evaluate writes it for every run x benchmark)")
-    table = pd.read_csv(path, sep="\t", dtype={c: str for c in KEY_COLUMNS}, keep_default_na=False, na_values=[""])
+    # keys as Python strings (object), not pandas' Arrow strings: the merges, pivots and group-bys
+    # below take rows by the thousand, and an Arrow take per call cost more than the statistics
+    table = pd.read_csv(path, sep="\t", dtype={c: object for c in KEY_COLUMNS}, keep_default_na=False, na_values=[""])
     missing = [c for c in KEY_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"{path}: missing columns {', '.join(missing)}")
     for column in metric_columns(table):
         table[column] = pd.to_numeric(table[column], errors="coerce")
-    table["pair"] = table["query_lang"] + "-" + table["cand_lang"]
-    table["unit"] = table["qid"].str.split(":", n=1).str[-1] if parallel else table["qid"]
+    table["pair"] = pd.Series(
+        [f"{q}-{c}" for q, c in zip(table["query_lang"], table["cand_lang"])], index=table.index, dtype=object
+    )
+    units = [qid.split(":", 1)[-1] for qid in table["qid"]] if parallel else list(table["qid"])
+    table["unit"] = pd.Series(units, index=table.index, dtype=object)
     if table.duplicated(["setting", "qid", "cand_lang"]).any():
         raise InputError(f"{path}: a (setting, qid, cand_lang) appears twice")
     return table
@@ -332,6 +337,17 @@ class PerQuery:
         self.study = study
         self.dirs = {(r.model, r.variant, r.sampling, r.seed): r.dir for r in study.runs}
         self._tables: dict[tuple[str, str], pd.DataFrame] = {}
+        self._means: dict[tuple, pd.DataFrame] = {}
+        self._settings: dict[int, tuple[pd.DataFrame, dict[str, pd.DataFrame]]] = {}
+
+    def setting_rows(self, table: pd.DataFrame, setting: str) -> pd.DataFrame:
+        """`table[table.setting == setting]`, split once per table (a run's rows are taken by
+        setting in every plan it is part of)."""
+        cached = self._settings.get(id(table))
+        if cached is None or cached[0] is not table:
+            cached = (table, {name: rows for name, rows in table.groupby("setting", sort=False)})
+            self._settings[id(table)] = cached
+        return cached[1].get(setting, table.iloc[0:0])
 
     def run(self, model: str, variant: str, sampling: str, seed: int, benchmark: str) -> pd.DataFrame:
         run_dir = self.dirs[(model, variant, sampling, seed)]
@@ -343,52 +359,93 @@ class PerQuery:
 
     def arm(self, arm: Arm, benchmark: str, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
         """The arm's per-query scores averaged over `seeds` (default: all of its seeds)."""
-        frames = [self.run(arm.model, arm.variant, arm.sampling, seed, benchmark) for seed in (seeds or arm.seeds)]
+        seeds = tuple(seeds or arm.seeds)
+        frames = [self.run(arm.model, arm.variant, arm.sampling, seed, benchmark) for seed in seeds]
         if len(frames) == 1:
             return frames[0]
-        stacked = pd.concat(frames, ignore_index=True)
-        metrics = metric_columns(frames[0])
-        return stacked.groupby(
-            ["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False, sort=False
-        )[metrics].mean()
+        key = (arm.model, arm.variant, arm.sampling, seeds, benchmark)
+        if key not in self._means:  # an arm is the control of several plans: averaged once
+            stacked = pd.concat(frames, ignore_index=True)
+            metrics = metric_columns(frames[0])
+            self._means[key] = stacked.groupby(
+                ["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False, sort=False
+            )[metrics].mean()
+        return self._means[key]
 
 
 # ------------------------------------------------------------------ pairing
-def _merged(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    keys = ["setting", "qid", "cand_lang"]
-    left = treatment[[*keys, "unit", "pair", column]].dropna(subset=[column])
-    right = control[[*keys, column]].dropna(subset=[column])
-    merged = left.merge(right, on=keys, suffixes=("_t", "_c"))
-    merged["delta"] = merged[f"{column}_t"] - merged[f"{column}_c"]
-    return merged, len(left) + len(right) - 2 * len(merged)
+PAIR_KEYS = ["setting", "qid", "cand_lang"]
+
+
+class PairedTables:
+    """A treatment and a control per-query table joined once on (setting, qid, candidate
+    language), every metric column at a time; `merged(column)` gives one metric's pairs
+    (both measured), in the treatment's row order."""
+
+    def __init__(self, treatment: pd.DataFrame, control: pd.DataFrame, columns: list[str]) -> None:
+        left = treatment[[*PAIR_KEYS, "unit", "pair", *columns]]
+        right = control[[*PAIR_KEYS, *columns]]
+        self.joined = left.merge(right, on=PAIR_KEYS, suffixes=("_t", "_c"))
+        self.measured = {c: int(treatment[c].notna().sum()) + int(control[c].notna().sum()) for c in columns}
+
+    def merged(self, column: str) -> tuple[pd.DataFrame, int]:
+        """(the pairs both arms measured, with `delta`; measurements left unmatched)."""
+        t, c = f"{column}_t", f"{column}_c"
+        both = self.joined[t].notna() & self.joined[c].notna()
+        merged = self.joined.loc[both, [*PAIR_KEYS, "unit", "pair", t, c]].reset_index(drop=True)
+        merged["delta"] = merged[t] - merged[c]
+        return merged, self.measured[column] - 2 * len(merged)
 
 
 def paired_deltas(treatment: pd.DataFrame, control: pd.DataFrame, column: str) -> tuple[np.ndarray, float, float, int]:
     """(unit x pair matrix of treatment - control, treatment macro, control macro,
     number of unmatched measurements) for the queries both arms measured."""
-    merged, unmatched = _merged(treatment, control, column)
+    return paired_deltas_of(PairedTables(treatment, control, [column]), column)
+
+
+def paired_deltas_of(paired: PairedTables, column: str) -> tuple[np.ndarray, float, float, int]:
+    """`paired_deltas` of tables joined once (PairedTables)."""
+    merged, unmatched = paired.merged(column)
     if merged.empty:
         return np.empty((0, 0)), float("nan"), float("nan"), unmatched
-    wide = {
-        name: merged.pivot(index="unit", columns="pair", values=name).to_numpy(dtype=np.float64)
-        for name in ("delta", f"{column}_t", f"{column}_c")
-    }
+    _, _, wide = unit_by_pair(merged, ("delta", f"{column}_t", f"{column}_c"))
     return wide["delta"], macro_mean(wide[f"{column}_t"]), macro_mean(wide[f"{column}_c"]), unmatched
 
 
-def seed_deltas_cube(pairs: list[tuple[pd.DataFrame, pd.DataFrame]], column: str) -> np.ndarray:
-    """(seed x unit x pair) array of treatment - control, one (treatment, control)
-    frame pair per seed, on the union of the units and pairs any seed measured
+def unit_by_pair(merged: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(sorted units, sorted pairs, {name: unit x pair matrix, NaN where not measured}): what
+    `merged.pivot(index="unit", columns="pair", values=name)` gives, without a pandas reshape
+    per matrix ((unit, pair) is unique in a merged table)."""
+    unit_index, units = pd.factorize(merged["unit"].to_numpy(dtype=object), sort=True)
+    pair_index, pairs = pd.factorize(merged["pair"].to_numpy(dtype=object), sort=True)
+    wide = {}
+    for name in names:
+        matrix = np.full((len(units), len(pairs)), np.nan)
+        matrix[unit_index, pair_index] = merged[name].to_numpy(dtype=np.float64)
+        wide[name] = matrix
+    return units, pairs, wide
+
+
+def seed_deltas_cube(pairs: list[PairedTables], column: str) -> np.ndarray:
+    """(seed x unit x pair) array of treatment - control, one joined (treatment, control)
+    pair of tables per seed, on the union of the units and pairs any seed measured
     (NaN where a seed's arms do not both have the query)."""
     wides = []
-    for treatment, control in pairs:
-        merged, _ = _merged(treatment, control, column)
-        wides.append(merged.pivot(index="unit", columns="pair", values="delta"))
-    units = sorted(set().union(*(w.index for w in wides)))
-    groups = sorted(set().union(*(w.columns for w in wides)))
+    for paired in pairs:
+        merged, _ = paired.merged(column)
+        wides.append(unit_by_pair(merged, ("delta",)))
+    units = sorted(set().union(*(w[0] for w in wides)))
+    groups = sorted(set().union(*(w[1] for w in wides)))
     if not units or not groups:
         return np.empty((len(pairs), 0, 0))
-    return np.stack([w.reindex(index=units, columns=groups).to_numpy(dtype=np.float64) for w in wides])
+    unit_at = {unit: i for i, unit in enumerate(units)}
+    group_at = {group: j for j, group in enumerate(groups)}
+    cube = np.full((len(pairs), len(units), len(groups)), np.nan)
+    for seed, (seed_units, seed_groups, wide) in enumerate(wides):
+        rows = np.array([unit_at[u] for u in seed_units], dtype=np.intp)
+        cols = np.array([group_at[g] for g in seed_groups], dtype=np.intp)
+        cube[seed][np.ix_(rows, cols)] = wide["delta"]
+    return cube
 
 
 def subset_pairs(table: pd.DataFrame, subset: str, unseen: set[str]) -> pd.DataFrame:
@@ -451,16 +508,26 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
     headline = study.headline_metric(benchmark, [aggregate_name(c) for c in columns])
     rows = []
     for setting in SETTINGS:
-        t_setting, c_setting = treatment[treatment.setting == setting], control[control.setting == setting]
+        t_setting, c_setting = data.setting_rows(treatment, setting), data.setting_rows(control, setting)
         if t_setting.empty or c_setting.empty:
             continue
         for subset in subsets:
             t_sub, c_sub = subset_pairs(t_setting, subset, unseen), subset_pairs(c_setting, subset, unseen)
-            for column in columns:
+            wanted = [c for c in columns if subset == "all" or aggregate_name(c) in (headline, "rank_distance")]
+            if not wanted:
+                continue
+            pooled = PairedTables(t_sub, c_sub, wanted)
+            seeds_paired = [
+                PairedTables(
+                    subset_pairs(data.setting_rows(t_seed, setting), subset, unseen),
+                    subset_pairs(data.setting_rows(c_seed, setting), subset, unseen),
+                    wanted,
+                )
+                for t_seed, c_seed in per_seed
+            ]
+            for column in wanted:
                 metric = aggregate_name(column)
-                if subset != "all" and metric not in (headline, "rank_distance"):
-                    continue
-                deltas, t_value, c_value, unmatched = paired_deltas(t_sub, c_sub, column)
+                deltas, t_value, c_value, unmatched = paired_deltas_of(pooled, column)
                 if deltas.size == 0 or np.isnan(deltas).all():
                     continue
                 key = "|".join(
@@ -475,16 +542,7 @@ def compare_plan(plan: Plan, benchmark: str, data: PerQuery, settings: dict) -> 
                         plan.control.label,
                     ]
                 )
-                cube = seed_deltas_cube(
-                    [
-                        (
-                            subset_pairs(t_seed[t_seed.setting == setting], subset, unseen),
-                            subset_pairs(c_seed[c_seed.setting == setting], subset, unseen),
-                        )
-                        for t_seed, c_seed in per_seed
-                    ],
-                    column,
-                )
+                cube = seed_deltas_cube(seeds_paired, column)
                 result = compare_seeds(
                     cube,
                     settings["bootstrap_samples"],
