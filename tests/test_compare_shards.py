@@ -28,6 +28,11 @@ def _shard(folder: Path, rows=ROWS, design_hash="abc", design=None, precision="b
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(text.encode()))
     run_dir = RUN.replace("seed13", f"seed{seed}")
+    (path.parent.parent / "train_log.tsv").write_text(
+        "step\tkind\tloss\tlr\n0\tmono\t2.5\t1e-05\n1\tcross\t"
+        + ("2.25" if precision == "bf16" else "2.26")
+        + "\t1e-05\n"
+    )
     write_json(
         folder / "manifest.json",
         {
@@ -54,6 +59,7 @@ def test_an_identical_rerun_passes_and_says_so(tmp_path):
     text = summary_text(rows, summary)
     assert "Every per-query value is identical" in text and "passed" in text
     assert "train bf16, encode bf16/torch" in text
+    assert summary["training"]["m/uniform/hybrid/seed13"]["first_differing_step"] is None
 
 
 def test_a_drifted_rerun_reports_the_moved_queries_and_fails_over_the_tolerance(tmp_path):
@@ -65,6 +71,9 @@ def test_a_drifted_rerun_reports_the_moved_queries_and_fails_over_the_tolerance(
     assert ap["share_changed"] == 0.5 and ap["precision_b"] == "train fp32, encode fp32/torch"
     assert summary["failed"] == [ap]
     assert "FAILED (1 row(s) over it)" in summary_text(rows, summary) and "Intel Xeon" in summary_text(rows, summary)
+    training = summary["training"]["m/uniform/hybrid/seed13"]
+    assert training["first_differing_step"] == 1 and training["max_abs_loss_diff"] == pytest.approx(0.01)
+    assert "| m/uniform/hybrid/seed13 | 2 | 1 | 0.010000 | 2.250000 / 2.260000 |" in summary_text(rows, summary)
     _, loose = compare_shards(a, b, tolerance=0.02)
     assert loose["failed"] == []
     write_rows(rows, tmp_path / "rows.tsv")

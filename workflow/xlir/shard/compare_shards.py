@@ -128,6 +128,29 @@ def compare_tables(a_path: Path, b_path: Path) -> list[dict]:
     return rows
 
 
+def compare_train_logs(a_path: Path, b_path: Path) -> dict | None:
+    """Where two runs' training diverged: the first step whose loss differs, the largest loss
+    difference and the final losses (None when either side has no train_log.tsv)."""
+    if not a_path.is_file() or not b_path.is_file():
+        return None
+    logs = []
+    for path in (a_path, b_path):
+        with open(path, encoding="utf-8", newline="") as handle:
+            logs.append({int(r["step"]): float(r["loss"]) for r in csv.DictReader(handle, delimiter="\t")})
+    steps = sorted(set(logs[0]) & set(logs[1]))
+    if not steps:
+        return None
+    diffs = {step: abs(logs[0][step] - logs[1][step]) for step in steps}
+    differing = [step for step in steps if diffs[step] > 0]
+    return {
+        "steps": len(steps),
+        "first_differing_step": differing[0] if differing else None,
+        "max_abs_loss_diff": max(diffs.values()),
+        "final_loss_a": logs[0][steps[-1]],
+        "final_loss_b": logs[1][steps[-1]],
+    }
+
+
 def default_tolerance(shard: Shard) -> float:
     min_effect = ((shard.manifest.get("config") or {}).get("report") or {}).get("min_effect")
     if min_effect is None:
@@ -169,12 +192,20 @@ def compare_shards(a_folder: Path, b_folder: Path, tolerance: float | None = Non
                 )
     if not rows:
         raise InputError(f"{a.folder} and {b.folder}: the shared runs have no per-query table in common")
+    training = {}
+    for key in shared:
+        logs = compare_train_logs(
+            a.folder / "files" / runs_a[key] / "train_log.tsv", b.folder / "files" / runs_b[key] / "train_log.tsv"
+        )
+        if logs is not None:
+            training[runs_a[key].removeprefix("runs/")] = logs
     summary = {
         "tolerance": tolerance,
         "failed": [r for r in rows if abs(r["delta"]) > tolerance],
         "runs": len(shared),
         "machines": {a.name: a.manifest.get("machine"), b.name: b.manifest.get("machine")},
         "names": (a.name, b.name),
+        "training": training,
     }
     return rows, summary
 
@@ -223,6 +254,18 @@ def summary_text(rows: list[dict], summary: dict) -> str:
             f"{r['mean_b']:.4f} | {r['delta']:+.5f} | {r['max_abs_query_diff']:.4f} | {r['share_changed']:.1%} | "
             f"{r['precision_a']} / {r['precision_b']} |"
         )
+    if summary.get("training"):
+        lines += [
+            "",
+            "| run | training steps | first step whose loss differs | largest loss difference | final loss A / B |",
+        ]
+        lines.append("|---|---:|---:|---:|---|")
+        for run, t in summary["training"].items():
+            first = "none" if t["first_differing_step"] is None else str(t["first_differing_step"])
+            lines.append(
+                f"| {run} | {t['steps']} | {first} | {t['max_abs_loss_diff']:.6f} | "
+                f"{t['final_loss_a']:.6f} / {t['final_loss_b']:.6f} |"
+            )
     worst = max(abs(r["delta"]) for r in rows)
     identical = all(r["max_abs_query_diff"] <= UNCHANGED for r in rows)
     lines.append("")
