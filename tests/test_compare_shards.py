@@ -100,3 +100,13 @@ def test_the_command_exits_non_zero_when_the_rerun_drifts(tmp_path):
     assert drifted.returncode == 1 and "FAILED" in drifted.stdout
     same = subprocess.run([*command[:-1], str(a), "--out", str(tmp_path / "r.tsv")], capture_output=True, text=True)
     assert same.returncode == 0 and "passed" in same.stdout and (tmp_path / "r.tsv").is_file()
+
+
+def test_the_rank_distance_is_listed_but_not_judged_against_a_score_tolerance(tmp_path):
+    moved = [*ROWS[:2], ("cross-lingual", "en", "de", "q1", 0.25, 0.0, "40"), ROWS[3]]
+    rows, summary = compare_shards(_shard(tmp_path / "a"), _shard(tmp_path / "b", rows=moved))
+    distance = next(r for r in rows if r["metric"] == "rank_distance")
+    assert distance["delta"] == 19 and summary["failed"] == []
+    text = summary_text(rows, summary)
+    assert "rank_distance (listed in --out, not judged): largest |Δ| of a mean 19.0000" in text
+    assert "A (" in text and "B (" in text  # both machines, even when the shards share a name

@@ -6,9 +6,10 @@ language, candidate language, question id) and compared metric by metric: the me
 side, its difference, the largest per-query difference and the share of queries whose value
 moved. Each row names the precision each side trained and encoded with, and the machines are
 listed, so a difference can be read against its cause (bf16 against fp32, another CPU's
-kernels). A mean that moved by more than `tolerance` fails the check; the default is half the
-study's minimum effect (`report.min_effect`), the largest drift that cannot flip a verdict row
-by itself."""
+kernels). A mean score (mAP, Recall@k, nDCG@k) that moved by more than `tolerance` fails the
+check; the default is half the study's minimum effect (`report.min_effect`), the largest drift
+that cannot flip a verdict row by itself. The rank distance, on a scale of ranks, is listed but
+not judged. The training logs of the shared runs are compared step by step too."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from xlir.common.io import InputError, atomic_open, read_json
 KEY_COLUMNS = ("setting", "query_lang", "cand_lang", "qid")
 #: a per-query value that moved by less than this counts as unchanged (float printing noise)
 UNCHANGED = 1e-9
+#: metrics on another scale than the scores in [0, 1] that min_effect is stated for: listed, not judged
+NOT_JUDGED = ("rank_distance",)
 
 
 @dataclass(frozen=True)
@@ -201,9 +204,9 @@ def compare_shards(a_folder: Path, b_folder: Path, tolerance: float | None = Non
             training[runs_a[key].removeprefix("runs/")] = logs
     summary = {
         "tolerance": tolerance,
-        "failed": [r for r in rows if abs(r["delta"]) > tolerance],
+        "failed": [r for r in rows if r["metric"] not in NOT_JUDGED and abs(r["delta"]) > tolerance],
         "runs": len(shared),
-        "machines": {a.name: a.manifest.get("machine"), b.name: b.manifest.get("machine")},
+        "machines": {f"A ({a.folder})": a.manifest.get("machine"), f"B ({b.folder})": b.manifest.get("machine")},
         "names": (a.name, b.name),
         "training": training,
     }
@@ -243,12 +246,16 @@ def describe_machine(machine: dict | None) -> str:
 def summary_text(rows: list[dict], summary: dict) -> str:
     """A short Markdown summary: machines, the largest differences, the verdict of the check."""
     name_a, name_b = summary["names"]
-    lines = [f"# {name_b} against {name_a}: {summary['runs']} shared run(s), {len(rows)} (setting, metric) rows", ""]
+    lines = [
+        f"# B {name_b} against A {name_a}: {summary['runs']} shared run(s), {len(rows)} (setting, metric) rows",
+        "",
+    ]
     for name, machine in summary["machines"].items():
         lines.append(f"- {name}: {describe_machine(machine)}")
     lines += ["", "| run | benchmark | setting | metric | A | B | Δ | max per-query | changed | precision A / B |"]
     lines.append("|---|---|---|---|---:|---:|---:|---:|---:|---|")
-    for r in sorted(rows, key=lambda r: -abs(r["delta"]))[:15]:
+    judged = [r for r in rows if r["metric"] not in NOT_JUDGED]
+    for r in sorted(judged, key=lambda r: -abs(r["delta"]))[:15]:
         lines.append(
             f"| {r['run']} | {r['benchmark']} | {r['setting']} | {r['metric']} | {r['mean_a']:.4f} | "
             f"{r['mean_b']:.4f} | {r['delta']:+.5f} | {r['max_abs_query_diff']:.4f} | {r['share_changed']:.1%} | "
@@ -266,15 +273,19 @@ def summary_text(rows: list[dict], summary: dict) -> str:
                 f"| {run} | {t['steps']} | {first} | {t['max_abs_loss_diff']:.6f} | "
                 f"{t['final_loss_a']:.6f} / {t['final_loss_b']:.6f} |"
             )
-    worst = max(abs(r["delta"]) for r in rows)
+    worst = max((abs(r["delta"]) for r in judged), default=0.0)
     identical = all(r["max_abs_query_diff"] <= UNCHANGED for r in rows)
     lines.append("")
     if identical:
         lines.append("Every per-query value is identical.")
+    for metric in NOT_JUDGED:
+        listed = [abs(r["delta"]) for r in rows if r["metric"] == metric]
+        if listed:
+            lines.append(f"{metric} (listed in --out, not judged): largest |Δ| of a mean {max(listed):.4f}.")
     failed = summary["failed"]
     verdict = "FAILED" if failed else "passed"
     lines.append(
-        f"Largest |Δ| of a mean: {worst:.5f}; tolerance {summary['tolerance']:g}: {verdict}"
-        + (f" ({len(failed)} row(s) over it)" if failed else "")
+        f"Largest |Δ| of a mean score ({', '.join(sorted({r['metric'] for r in judged}))}): {worst:.5f}; "
+        f"tolerance {summary['tolerance']:g}: {verdict}" + (f" ({len(failed)} row(s) over it)" if failed else "")
     )
     return "\n".join(lines)
