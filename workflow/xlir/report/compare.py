@@ -327,7 +327,7 @@ def read_per_query(path: Path, parallel: bool) -> pd.DataFrame:
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
     """Every per-query column that is not a key: ap, recall_k, ndcg_cut_k, rank_distance, ..."""
-    return [c for c in table.columns if c not in (*KEY_COLUMNS, "pair", "unit", "seed")]
+    return [c for c in table.columns if c not in (*KEY_COLUMNS, "pair", "unit", "seed", "row")]
 
 
 class PerQuery:
@@ -338,6 +338,7 @@ class PerQuery:
         self.dirs = {(r.model, r.variant, r.sampling, r.seed): r.dir for r in study.runs}
         self._tables: dict[tuple[str, str], pd.DataFrame] = {}
         self._means: dict[tuple, pd.DataFrame] = {}
+        self._rows: dict[str, pd.Index] = {}
         self._settings: dict[int, tuple[pd.DataFrame, dict[str, pd.DataFrame]]] = {}
 
     def setting_rows(self, table: pd.DataFrame, setting: str) -> pd.DataFrame:
@@ -352,10 +353,24 @@ class PerQuery:
     def run(self, model: str, variant: str, sampling: str, seed: int, benchmark: str) -> pd.DataFrame:
         run_dir = self.dirs[(model, variant, sampling, seed)]
         if (run_dir, benchmark) not in self._tables:
-            self._tables[(run_dir, benchmark)] = read_per_query(
-                Path(run_dir) / benchmark / "per_query.tsv", self.study.parallel(benchmark)
-            )
+            table = read_per_query(Path(run_dir) / benchmark / "per_query.tsv", self.study.parallel(benchmark))
+            table["row"] = self._row_codes(benchmark, table)
+            self._tables[(run_dir, benchmark)] = table
         return self._tables[(run_dir, benchmark)]
+
+    def _row_codes(self, benchmark: str, table: pd.DataFrame) -> np.ndarray:
+        """One integer per (setting, qid, cand_lang), the same in every run of the benchmark:
+        the runs are joined on it (PairedTables), an integer join instead of three string keys."""
+        keys = np.array(
+            [f"{s}\t{q}\t{c}" for s, q, c in zip(table["setting"], table["qid"], table["cand_lang"])], dtype=object
+        )
+        known = self._rows.get(benchmark, pd.Index([], dtype=object))
+        codes = known.get_indexer(keys)
+        if (codes < 0).any():
+            known = known.append(pd.Index(pd.unique(keys[codes < 0]), dtype=object))
+            self._rows[benchmark] = known
+            codes = known.get_indexer(keys)
+        return codes.astype(np.int64)
 
     def arm(self, arm: Arm, benchmark: str, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
         """The arm's per-query scores averaged over `seeds` (default: all of its seeds)."""
@@ -368,7 +383,7 @@ class PerQuery:
             stacked = pd.concat(frames, ignore_index=True)
             metrics = metric_columns(frames[0])
             self._means[key] = stacked.groupby(
-                ["setting", "qid", "query_lang", "cand_lang", "pair", "unit"], as_index=False, sort=False
+                ["setting", "qid", "query_lang", "cand_lang", "pair", "unit", "row"], as_index=False, sort=False
             )[metrics].mean()
         return self._means[key]
 
@@ -383,16 +398,17 @@ class PairedTables:
     (both measured), in the treatment's row order."""
 
     def __init__(self, treatment: pd.DataFrame, control: pd.DataFrame, columns: list[str]) -> None:
-        left = treatment[[*PAIR_KEYS, "unit", "pair", *columns]]
-        right = control[[*PAIR_KEYS, *columns]]
-        self.joined = left.merge(right, on=PAIR_KEYS, suffixes=("_t", "_c"))
+        keys = ["row"] if "row" in treatment.columns and "row" in control.columns else PAIR_KEYS
+        left = treatment[[*keys, "unit", "pair", *columns]]
+        right = control[[*keys, *columns]]
+        self.joined = left.merge(right, on=keys, suffixes=("_t", "_c"))
         self.measured = {c: int(treatment[c].notna().sum()) + int(control[c].notna().sum()) for c in columns}
 
     def merged(self, column: str) -> tuple[pd.DataFrame, int]:
         """(the pairs both arms measured, with `delta`; measurements left unmatched)."""
         t, c = f"{column}_t", f"{column}_c"
         both = self.joined[t].notna() & self.joined[c].notna()
-        merged = self.joined.loc[both, [*PAIR_KEYS, "unit", "pair", t, c]].reset_index(drop=True)
+        merged = self.joined.loc[both, ["unit", "pair", t, c]].reset_index(drop=True)
         merged["delta"] = merged[t] - merged[c]
         return merged, self.measured[column] - 2 * len(merged)
 
