@@ -27,28 +27,40 @@ PER_MACHINE_PREFIXES = ("timing/", "logs/")
 REPO = Path(__file__).resolve().parents[3]
 
 
+def read_manifest(folder: Path) -> dict:
+    """A shard's manifest.json, with its `folder`."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{folder}: not a shard (no manifest.json; rule export_shard writes one)")
+    return {**read_json(path), "folder": Path(folder)}
+
+
+def refuse_other_design(first: dict, other: dict) -> None:
+    """Stop when two shards' design hashes differ, naming the config keys that differ."""
+    if other.get("design_hash") != first.get("design_hash"):
+        keys = differing_keys(first.get("design") or {}, other.get("design") or {})
+        raise InputError(
+            f"{other['folder']}: design hash {other.get('design_hash')} differs from {first['folder']}'s "
+            f"{first.get('design_hash')}; config keys that differ: {', '.join(keys[:20]) or '(none listed)'}"
+        )
+
+
+def run_key(run: dict) -> tuple[str, str, str, str]:
+    """(model, variant, sampling, 'seed<N>') of a manifest's run (seeds are stored as N or 'seedN')."""
+    return (run["model"], run["variant"], run["sampling"], f"seed{str(run['seed']).removeprefix('seed')}")
+
+
 def read_shards(folders: list[Path]) -> list[dict]:
     """Every shard's manifest (with its folder), checked: one design, no run twice."""
     if not folders:
         raise InputError("report --shards: no shard folders given")
-    manifests = []
-    for folder in folders:
-        path = Path(folder) / "manifest.json"
-        if not path.is_file():
-            raise InputError(f"{folder}: not a shard (no manifest.json; rule export_shard writes one)")
-        manifests.append({**read_json(path), "folder": Path(folder)})
-    first = manifests[0]
+    manifests = [read_manifest(folder) for folder in folders]
     for other in manifests[1:]:
-        if other.get("design_hash") != first.get("design_hash"):
-            keys = differing_keys(first.get("design") or {}, other.get("design") or {})
-            raise InputError(
-                f"{other['folder']}: design hash {other.get('design_hash')} differs from {first['folder']}'s "
-                f"{first.get('design_hash')}; config keys that differ: {', '.join(keys[:20]) or '(none listed)'}"
-            )
+        refuse_other_design(manifests[0], other)
     seen: dict[tuple, Path] = {}
     for manifest in manifests:
         for run in manifest.get("runs", []):
-            key = (run["model"], run["variant"], run["sampling"], f"seed{str(run['seed']).removeprefix('seed')}")
+            key = run_key(run)
             if key in seen:
                 raise InputError(
                     f"run {'/'.join(key)} is in two shards: {seen[key]} and {manifest['folder']}; "

@@ -19,11 +19,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlir.common.design import differing_keys
-from xlir.common.io import InputError, atomic_open, read_json
+from xlir.common.io import InputError, atomic_open
+from xlir.report.grid import KEY_COLUMNS
+from xlir.report.shards import read_manifest, refuse_other_design, run_key
 
-#: per-query columns that are not metrics (the join key)
-KEY_COLUMNS = ("setting", "query_lang", "cand_lang", "qid")
 #: a per-query value that moved by less than this counts as unchanged (float printing noise)
 UNCHANGED = 1e-9
 #: metrics on another scale than the scores in [0, 1] that min_effect is stated for: listed, not judged
@@ -41,12 +40,7 @@ class Shard:
 
     def run_dirs(self) -> dict[tuple[str, str, str, str], str]:
         """{(model, variant, sampling, seedN): 'runs/model/variant/sampling/seedN'}."""
-        out = {}
-        for run in self.manifest.get("runs", []):
-            seed = f"seed{str(run['seed']).removeprefix('seed')}"
-            key = (run["model"], run["variant"], run["sampling"], seed)
-            out[key] = "/".join(("runs", *key))
-        return out
+        return {run_key(run): "/".join(("runs", *run_key(run))) for run in self.manifest.get("runs", [])}
 
     def per_query_files(self, run_dir: str) -> dict[str, Path]:
         """{benchmark: per-query file} of one run (exported compressed)."""
@@ -66,10 +60,8 @@ class Shard:
 
 
 def read_shard(folder: Path) -> Shard:
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        raise InputError(f"{folder}: not a shard (no manifest.json; rule export_shard writes one)")
-    return Shard(Path(folder), read_json(path))
+    manifest = read_manifest(folder)
+    return Shard(manifest.pop("folder"), manifest)
 
 
 def read_scores(path: Path) -> tuple[list[str], dict[tuple, dict[str, float]]]:
@@ -165,13 +157,7 @@ def compare_shards(a_folder: Path, b_folder: Path, tolerance: float | None = Non
     """Rows for every shared (run, benchmark, setting, metric), and a summary
     ({'tolerance', 'failed': rows over it, 'machines', 'runs'})."""
     a, b = read_shard(a_folder), read_shard(b_folder)
-    if a.manifest.get("design_hash") != b.manifest.get("design_hash"):
-        keys = differing_keys(a.manifest.get("design") or {}, b.manifest.get("design") or {})
-        raise InputError(
-            f"{b.folder}: design hash {b.manifest.get('design_hash')} differs from {a.folder}'s "
-            f"{a.manifest.get('design_hash')}; config keys that differ: {', '.join(keys[:20]) or '(none listed)'}: "
-            "a rerun must use the same design"
-        )
+    refuse_other_design({**a.manifest, "folder": a.folder}, {**b.manifest, "folder": b.folder})
     runs_a, runs_b = a.run_dirs(), b.run_dirs()
     shared = [key for key in runs_a if key in runs_b]
     if not shared:
